@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/haulhq/haul/blob"
+	"github.com/haulhq/haul/store"
 )
 
 // content is one deliverable representation: an original or a rendition.
@@ -113,6 +115,8 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, c content) er
 		Read([]byte) (int, error)
 		Seek(int64, int) (int64, error)
 	} = obj
+	// A file-backed blob is handed over as its *os.File (or anything with
+	// SyscallConn) so the response body goes out with sendfile.
 	if f, ok := obj.(interface{ File() *os.File }); ok && f.File() != nil {
 		body = f.File()
 	}
@@ -126,4 +130,70 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, c content) er
 		s.metrics.deliveredBytes.Add(float64(sw.written - before))
 	}
 	return nil
+}
+
+// handleDelivery serves GET|HEAD /dl/… for a signed URL.
+func (s *Server) handleDelivery() http.Handler {
+	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		t, err := s.signer.Verify(r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+		switch {
+		case errors.Is(err, ErrURLExpired):
+			return Errorf(CodeURLExpired, "this download URL expired at %s; ask for a new one", t.Expires.Format(time.RFC3339))
+		case err != nil:
+			return Errorf(CodeBadSignature, "this download URL is not valid (altered or not issued by this server)")
+		}
+		ctx := r.Context()
+		info(ctx).tenantID = t.TenantID
+		if t.GrantID != "" {
+			if s.deliveries == nil {
+				return Errorf(CodeForbidden, "grant-bound URLs cannot be served by this server")
+			}
+			if err := s.deliveries.CheckGrant(ctx, t.TenantID, t.GrantID); err != nil {
+				return err
+			}
+		}
+		a, err := s.store.GetAsset(ctx, t.TenantID, t.AssetID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.State == store.AssetDeleted) {
+			return Errorf(CodeGone, "asset %s no longer exists", t.AssetID)
+		}
+		if err != nil {
+			return err
+		}
+		if a.State != store.AssetAvailable {
+			return Errorf(CodeGone, "asset %s is %s", a.ID, a.State)
+		}
+		c := content{Key: a.BlobKey, Size: a.Size, ContentType: a.ContentType, ModTime: a.UpdatedAt, Filename: t.Filename, Disposition: t.Disposition}
+		if t.Format != FormatOriginal {
+			if s.renditions == nil {
+				return Errorf(CodeGone, "format %s is not served here", t.Format)
+			}
+			rend, err := s.store.GetRendition(ctx, t.TenantID, a.ID, t.Format, s.renditions.PresetVersion(t.Format))
+			if errors.Is(err, store.ErrNotFound) {
+				return Errorf(CodeGone, "the %s rendition of asset %s is no longer stored; request the download again", t.Format, a.ID)
+			}
+			if err != nil {
+				return err
+			}
+			c.Key, c.Size, c.ContentType, c.ModTime = rend.BlobKey, rend.Size, rend.ContentType, rend.CreatedAt
+			if err := s.store.TouchRendition(ctx, rend.ID, s.now()); err != nil {
+				s.log.WarnContext(ctx, "record rendition use", "err", err)
+			}
+		}
+		sw, _ := w.(*statusWriter)
+		var before int64
+		if sw != nil {
+			before = sw.written
+		}
+		err = s.serveBlob(w, r, c)
+		if err == nil && s.deliveries != nil && sw != nil {
+			status := sw.status
+			sent := sw.written - before
+			s.deliveries.Delivered(context.WithoutCancel(ctx), Delivery{
+				TenantID: t.TenantID, AssetID: a.ID, Format: t.Format, GrantID: t.GrantID,
+				ClientIP: info(ctx).clientIP, Status: status, Bytes: sent, Size: c.Size,
+				Range: r.Header.Get("Range"), Complete: status == http.StatusOK && sent == c.Size && r.Method == http.MethodGet, At: s.now(),
+			})
+		}
+		return err
+	})
 }

@@ -16,7 +16,7 @@ import (
 
 // Signed delivery URLs look like
 //
-//	/dl/{asset_id}/{format}/{filename}?exp=UNIX&disp=attachment[&g=GRANT]&sig=B64URL
+//	/dl/{tenant_id}/{asset_id}/{format}/{filename}?exp=UNIX&disp=attachment[&g=GRANT]&sig=B64URL
 //
 // sig is HMAC-SHA256 over "GET\n{escaped path}\n{exp}\n{disp}\n{grant}" with
 // the server's URL-signing secret. HEAD is verified as GET so that one URL
@@ -39,6 +39,8 @@ const (
 
 // DeliveryTarget is what a signed URL grants access to.
 type DeliveryTarget struct {
+	// TenantID owns the asset.
+	TenantID string
 	// AssetID is the asset whose bytes are served.
 	AssetID string
 	// Format is the rendition ("original" for the uploaded bytes).
@@ -101,7 +103,7 @@ func DeliveryPath(t DeliveryTarget) string {
 	if name == "." || name == "/" || name == "" {
 		name = "download"
 	}
-	return "/dl/" + url.PathEscape(t.AssetID) + "/" + url.PathEscape(t.Format) + "/" + url.PathEscape(name)
+	return "/dl/" + url.PathEscape(t.TenantID) + "/" + url.PathEscape(t.AssetID) + "/" + url.PathEscape(t.Format) + "/" + url.PathEscape(name)
 }
 
 // Sign returns the signed path and query ("/dl/…?exp=…&sig=…") for t.
@@ -171,10 +173,10 @@ func (s *Signer) Verify(method, escapedPath, rawQuery string) (DeliveryTarget, e
 	// Authentic from here on: parse what we signed ourselves.
 	rest, found := strings.CutPrefix(escapedPath, "/dl/")
 	parts := strings.Split(rest, "/")
-	if !found || len(parts) != 3 {
+	if !found || len(parts) != 4 {
 		return t, ErrBadSignature
 	}
-	var dec [3]string
+	var dec [4]string
 	for i, p := range parts {
 		v, err := url.PathUnescape(p)
 		if err != nil || v == "" {
@@ -186,7 +188,7 @@ func (s *Signer) Verify(method, escapedPath, rawQuery string) (DeliveryTarget, e
 	if err != nil {
 		return t, ErrBadSignature
 	}
-	t = DeliveryTarget{AssetID: dec[0], Format: dec[1], Filename: dec[2], Disposition: disp, GrantID: grant, Expires: time.Unix(secs, 0).UTC()}
+	t = DeliveryTarget{TenantID: dec[0], AssetID: dec[1], Format: dec[2], Filename: dec[3], Disposition: disp, GrantID: grant, Expires: time.Unix(secs, 0).UTC()}
 	if !s.now().Before(t.Expires) {
 		return t, ErrURLExpired
 	}

@@ -24,9 +24,9 @@ func splitSigned(t *testing.T, signed string) (string, string) {
 func TestSignerRoundTrip(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	s := NewSigner([]byte("secret-one"), clock.now)
-	target := DeliveryTarget{AssetID: "ast_01", Format: "original", Filename: "Résumé final.pdf", Disposition: DispositionAttachment, GrantID: "grt_9", Expires: clock.t.Add(5 * time.Minute)}
+	target := DeliveryTarget{TenantID: "ten_1", AssetID: "ast_01", Format: "original", Filename: "Résumé final.pdf", Disposition: DispositionAttachment, GrantID: "grt_9", Expires: clock.t.Add(5 * time.Minute)}
 	signed := s.Sign(target)
-	if !strings.HasPrefix(signed, "/dl/ast_01/original/R%C3%A9sum%C3%A9%20final.pdf?") {
+	if !strings.HasPrefix(signed, "/dl/ten_1/ast_01/original/R%C3%A9sum%C3%A9%20final.pdf?") {
 		t.Fatalf("signed = %s", signed)
 	}
 	p, q := splitSigned(t, signed)
@@ -47,7 +47,7 @@ func TestSignerRoundTrip(t *testing.T) {
 func TestSignerRejectsTampering(t *testing.T) {
 	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
 	s := NewSigner([]byte("k"), clock.now)
-	signed := s.Sign(DeliveryTarget{AssetID: "ast_1", Format: "original", Filename: "a.bin", GrantID: "grt_1", Expires: clock.t.Add(time.Minute)})
+	signed := s.Sign(DeliveryTarget{TenantID: "ten_1", AssetID: "ast_1", Format: "original", Filename: "a.bin", GrantID: "grt_1", Expires: clock.t.Add(time.Minute)})
 	p, q := splitSigned(t, signed)
 	vals, _ := url.ParseQuery(q)
 	tamper := func(k, v string) string {
@@ -92,14 +92,14 @@ func TestSignerRejectsTampering(t *testing.T) {
 func TestSignerExpiryAndRotation(t *testing.T) {
 	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
 	s := NewSigner([]byte("old"), clock.now)
-	signed := s.Sign(DeliveryTarget{AssetID: "ast_1", Format: "original", Filename: "a", Expires: clock.t.Add(10 * time.Minute)})
+	signed := s.Sign(DeliveryTarget{TenantID: "ten_1", AssetID: "ast_1", Format: "original", Filename: "a", Expires: clock.t.Add(10 * time.Minute)})
 	p, q := splitSigned(t, signed)
 
 	s.Rotate([]byte("new"), 5*time.Minute)
 	if _, err := s.Verify("GET", p, q); err != nil {
 		t.Fatalf("within grace: %v", err)
 	}
-	fresh := s.Sign(DeliveryTarget{AssetID: "ast_1", Format: "original", Filename: "a", Expires: clock.t.Add(time.Hour)})
+	fresh := s.Sign(DeliveryTarget{TenantID: "ten_1", AssetID: "ast_1", Format: "original", Filename: "a", Expires: clock.t.Add(time.Hour)})
 	fp, fq := splitSigned(t, fresh)
 
 	clock.t = clock.t.Add(6 * time.Minute)
@@ -120,12 +120,12 @@ func TestSignerExpiryAndRotation(t *testing.T) {
 func FuzzVerifySignedURL(f *testing.F) {
 	now := time.Unix(1_800_000_000, 0)
 	s := NewSigner([]byte("fuzz-secret"), func() time.Time { return now })
-	good := s.Sign(DeliveryTarget{AssetID: "ast_01", Format: "original", Filename: "a b.mp4", GrantID: "grt_1", Expires: now.Add(time.Minute)})
+	good := s.Sign(DeliveryTarget{TenantID: "ten_1", AssetID: "ast_01", Format: "original", Filename: "a b.mp4", GrantID: "grt_1", Expires: now.Add(time.Minute)})
 	gp, gq, _ := strings.Cut(good, "?")
 	f.Add("GET", gp, gq)
 	f.Add("HEAD", gp, gq)
-	f.Add("GET", "/dl/ast_01/original/x", "exp=1&disp=attachment&sig=")
-	f.Add("GET", "/dl/%zz/original/x", gq)
+	f.Add("GET", "/dl/ten_1/ast_01/original/x", "exp=1&disp=attachment&sig=")
+	f.Add("GET", "/dl/ten_1/%zz/original/x", gq)
 	f.Add("GET", "/dl/a/b/c/d", "exp=99999999999999999999&disp=inline&sig=AAAA")
 	f.Add("PUT", gp, gq+"&sig=x")
 	f.Fuzz(func(t *testing.T, method, path, query string) {

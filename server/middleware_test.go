@@ -91,8 +91,9 @@ func TestIdempotency(t *testing.T) {
 	other := e.newKey("acme", "write")
 	e.want(e.do("POST", "/v1/assets", other, body, "Idempotency-Key", "key-1"), http.StatusCreated)
 	// A request still in flight is 409.
+	busyBody, _ := json.Marshal(body)
 	now := time.Now()
-	_, created, err := e.st.BeginIdempotency(t.Context(), &store.IdempotencyRecord{TenantID: tenantIDOf(t, e), Key: "busy", Fingerprint: "x", State: store.IdempotencyInFlight, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(25 * time.Hour)}, time.Hour)
+	_, created, err := e.st.BeginIdempotency(t.Context(), &store.IdempotencyRecord{TenantID: tenantIDOf(t, e), Key: "busy", Fingerprint: requestFingerprint("POST", "/v1/assets", busyBody), State: store.IdempotencyInFlight, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(25 * time.Hour)}, time.Hour)
 	if err != nil || !created {
 		t.Fatal(err, created)
 	}

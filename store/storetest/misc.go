@@ -205,3 +205,62 @@ func testRateLimit(t *testing.T, s store.Store) {
 func testReady(t *testing.T, s store.Store) {
 	must(t, s.Ready(ctx(t)))
 }
+
+func testNotifier(t *testing.T, s store.Store) {
+	n, ok := s.(store.Notifier)
+	if !ok {
+		t.Skip("backend does not implement store.Notifier")
+	}
+	got := make(chan string, 10)
+	cancel, err := n.Subscribe(ctx(t), func(topic string) { got <- topic })
+	must(t, err)
+	other := make(chan string, 10)
+	cancel2, err := n.Subscribe(ctx(t), func(topic string) { other <- topic })
+	must(t, err)
+	defer cancel2()
+	// Subscriptions on backends that listen on a connection may take a
+	// moment to be live: notify until the first arrives.
+	deadline := time.After(10 * time.Second)
+	for first := false; !first; {
+		must(t, n.Notify(ctx(t), "export:exp_1"))
+		select {
+		case topic := <-got:
+			if topic != "export:exp_1" {
+				t.Fatalf("topic = %q", topic)
+			}
+			first = true
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no notification arrived")
+		}
+	}
+	select {
+	case topic := <-other:
+		if topic != "export:exp_1" {
+			t.Fatalf("second subscriber topic = %q", topic)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("second subscriber not woken")
+	}
+	cancel()
+	for len(got) > 0 {
+		<-got
+	}
+	must(t, n.Notify(ctx(t), "export:exp_2"))
+	select {
+	case topic := <-other:
+		for topic == "export:exp_1" { // late duplicates of the warm-up
+			topic = <-other
+		}
+		if topic != "export:exp_2" {
+			t.Fatalf("topic = %q", topic)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("remaining subscriber not woken")
+	}
+	select {
+	case topic := <-got:
+		t.Fatalf("cancelled subscription got %q", topic)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

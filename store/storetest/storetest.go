@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"Leases", testLeases},
 		{"RateLimit", testRateLimit},
 		{"TenantIsolation", testTenantIsolation},
+		{"Notifier", testNotifier},
 		{"Ready", testReady},
 	}
 	for _, tt := range tests {

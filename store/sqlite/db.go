@@ -35,8 +35,6 @@ type DB struct {
 	r    *sql.DB // read-only pool
 	rc   *stmtCache
 
-	notes notifier
-
 	// Now is the clock for times the caller did not give (CreatedAt and
 	// the like). Replace it before use in tests.
 	Now func() time.Time

@@ -59,7 +59,6 @@ func Run(t *testing.T, open Opener) {
 		{"Leases", testLeases},
 		{"RateLimit", testRateLimit},
 		{"TenantIsolation", testTenantIsolation},
-		{"Notifier", testNotifier},
 		{"Ready", testReady},
 	}
 	for _, tt := range tests {

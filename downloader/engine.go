@@ -53,7 +53,7 @@ type Engine struct {
 	filesTotal, filesDone, filesSkipped, filesFailed atomic.Int64
 	bytesTotal, bytesFinished, bytesReceived         atomic.Int64
 	meter                                            rateMeter
-	bufs                                             sync.Pool
+	bufs, smallBufs                                  sync.Pool
 }
 
 // task is one item moving through the engine.

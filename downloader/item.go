@@ -14,10 +14,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/haulhq/haul/manifest"
 )
 
 // fileJob is the in-flight state of one file: its journal entry, its part
@@ -32,6 +31,8 @@ type fileJob struct {
 	h      hash.Hash
 	part   *os.File
 	notify chan struct{} // poked when segment data lands, for the hasher
+	// stateSaved is true when a state file may exist on disk.
+	stateSaved bool
 
 	lastCkpt    time.Time
 	lastCkptOff int64
@@ -189,7 +190,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 	if sum != want {
 		return false, nil
 	}
-	if err := e.journal.markDone(doneRecord{Name: t.name, Size: fi.Size(), SHA256: sum, URL: redact(t.item.URL), Time: e.opts.Now()}); err != nil {
+	if err := e.journal.markDone(doneRecord{Name: t.name, Size: fi.Size(), SHA256: sum, Time: e.opts.Now()}); err != nil {
 		return false, err
 	}
 	e.markSkipped(t, fi.Size(), sum)
@@ -216,6 +217,9 @@ func HashFile(ctx context.Context, path string) (string, error) {
 
 // hashRange feeds n bytes of f from off into h (to EOF when n < 0).
 func hashRange(ctx context.Context, h hash.Hash, f *os.File, off, n int64) error {
+	if n == 0 {
+		return nil
+	}
 	buf := make([]byte, 256<<10)
 	for n != 0 {
 		if err := ctx.Err(); err != nil {
@@ -249,6 +253,19 @@ func hashRange(ctx context.Context, h hash.Hash, f *os.File, off, n int64) error
 func (j *fileJob) open() error {
 	jr := j.e.journal
 	name := j.t.name
+	if !jr.mayHave(name) {
+		// Nothing of this file in .haul: skip the reconciliation syscalls.
+		f, err := os.OpenFile(jr.partPath(name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("part file: %w", err)
+		}
+		j.part = f
+		j.st = newFileState(name, j.t.item.URL, j.t.item.Size)
+		j.h = sha256.New()
+		j.lastCkpt = j.e.opts.Now()
+		return nil
+	}
+	j.stateSaved = true
 	f, err := os.OpenFile(jr.partPath(name), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("part file: %w", err)
@@ -367,6 +384,7 @@ func (j *fileJob) saveLocked() {
 			j.st.Hash = b
 		}
 	}
+	j.stateSaved = true
 	if err := j.e.journal.saveState(&j.st); err != nil {
 		j.e.opts.Logger.Debug("checkpoint failed", "file", j.t.name, "err", err)
 	}
@@ -403,12 +421,14 @@ func (j *fileJob) finalize() error {
 	}
 	// Re-check the target right before the rename: a symlink may have
 	// appeared in the output directory since the item was claimed.
-	path, err := manifest.SafePath(j.e.opts.Dir, j.t.name)
+	path, err := j.e.targets.Path(j.t.name)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create directory: %w", err)
+	if strings.Contains(j.t.name, "/") {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("create directory: %w", err)
+		}
 	}
 	if err := j.part.Close(); err != nil {
 		j.part = nil
@@ -418,8 +438,10 @@ func (j *fileJob) finalize() error {
 	if err := os.Rename(j.e.journal.partPath(j.t.name), path); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
-	j.e.journal.removeState(j.t.name)
-	if err := j.e.journal.markDone(doneRecord{Name: j.t.name, Size: size, SHA256: sum, URL: redact(it.URL), Time: j.e.opts.Now()}); err != nil {
+	if j.stateSaved {
+		j.e.journal.removeState(j.t.name)
+	}
+	if err := j.e.journal.markDone(doneRecord{Name: j.t.name, Size: size, SHA256: sum, Time: j.e.opts.Now()}); err != nil {
 		return err
 	}
 	j.t.result.Size, j.t.result.SHA256 = size, sum

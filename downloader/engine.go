@@ -89,7 +89,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	opts.BackoffBase = cmp.Or(opts.BackoffBase, 500*time.Millisecond)
 	opts.BackoffMax = cmp.Or(opts.BackoffMax, 30*time.Second)
 	opts.PollInterval = cmp.Or(opts.PollInterval, 2*time.Second)
-	opts.CheckpointBytes = cmp.Or(opts.CheckpointBytes, 8<<20)
+	opts.CheckpointBytes = cmp.Or(opts.CheckpointBytes, 4<<20)
 	opts.CheckpointInterval = cmp.Or(opts.CheckpointInterval, time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -33,6 +34,10 @@ type fileJob struct {
 	notify chan struct{} // poked when segment data lands, for the hasher
 	// stateSaved is true when a state file may exist on disk.
 	stateSaved bool
+	// ckptCh feeds the checkpoint writer goroutine; nil until the first
+	// checkpoint.
+	ckptCh   chan []byte
+	ckptDone chan struct{}
 
 	lastCkpt    time.Time
 	lastCkptOff int64
@@ -91,7 +96,13 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 			continue
 		}
 		lastErr = err
-		if !retryable(err) || attempt > e.opts.Retries {
+		limit := e.opts.Retries
+		if errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrSizeMismatch) {
+			// The server keeps sending other bytes than the manifest
+			// promises: two fresh tries are enough to call it persistent.
+			limit = min(limit, maxMismatchRetries)
+		}
+		if !retryable(err) || attempt > limit {
 			j.checkpoint()
 			if attempt > 1 && retryable(err) {
 				return fmt.Errorf("giving up after %d attempts: %w", attempt, err)
@@ -114,6 +125,9 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 		}
 	}
 }
+
+// maxMismatchRetries caps the retries after a checksum or size mismatch.
+const maxMismatchRetries = 2
 
 // backoff is exponential with full jitter: uniform in [0, min(max, base·2^(n-1))).
 func (e *Engine) backoff(attempt int) time.Duration {
@@ -340,6 +354,7 @@ func (j *fileJob) restoreHash() error {
 }
 
 func (j *fileJob) close() {
+	j.flushCheckpoints()
 	if j.part != nil {
 		j.part.Close()
 		j.part = nil
@@ -355,6 +370,7 @@ func (j *fileJob) progress() int64 {
 
 // reset discards everything and starts the file from zero.
 func (j *fileJob) reset() error {
+	j.flushCheckpoints()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.st = newFileState(j.t.name, j.t.item.URL, j.t.item.Size)
@@ -385,11 +401,50 @@ func (j *fileJob) saveLocked() {
 		}
 	}
 	j.stateSaved = true
-	if err := j.e.journal.saveState(&j.st); err != nil {
-		j.e.opts.Logger.Debug("checkpoint failed", "file", j.t.name, "err", err)
+	data, err := json.Marshal(&j.st)
+	if err != nil {
+		return
 	}
 	j.lastCkpt = j.e.opts.Now()
 	j.lastCkptOff = j.st.bytesOnDisk()
+	// The file is written by the job's checkpoint goroutine, off the hot
+	// path; only the newest pending checkpoint is kept.
+	if j.ckptCh == nil {
+		j.ckptCh, j.ckptDone = make(chan []byte, 1), make(chan struct{})
+		go j.checkpointWriter(j.ckptCh, j.ckptDone)
+	}
+	select {
+	case j.ckptCh <- data:
+	default:
+		select {
+		case <-j.ckptCh:
+		default:
+		}
+		j.ckptCh <- data
+	}
+}
+
+// checkpointWriter writes queued checkpoints until ch is closed.
+func (j *fileJob) checkpointWriter(ch <-chan []byte, done chan<- struct{}) {
+	defer close(done)
+	for data := range ch {
+		if err := j.e.journal.saveState(j.t.name, data); err != nil {
+			j.e.opts.Logger.Debug("checkpoint failed", "file", j.t.name, "err", err)
+		}
+	}
+}
+
+// flushCheckpoints waits for pending checkpoint writes and stops the
+// writer.
+func (j *fileJob) flushCheckpoints() {
+	j.mu.Lock()
+	ch, done := j.ckptCh, j.ckptDone
+	j.ckptCh, j.ckptDone = nil, nil
+	j.mu.Unlock()
+	if ch != nil {
+		close(ch)
+		<-done
+	}
 }
 
 // maybeCheckpointLocked saves the journal when enough bytes or time have
@@ -438,6 +493,7 @@ func (j *fileJob) finalize() error {
 	if err := os.Rename(j.e.journal.partPath(j.t.name), path); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
+	j.flushCheckpoints()
 	if j.stateSaved {
 		j.e.journal.removeState(j.t.name)
 	}

@@ -275,12 +275,8 @@ func (j *journal) loadState(name string) *fileState {
 }
 
 // saveState writes a checkpoint atomically (temp file + rename, no fsync).
-func (j *journal) saveState(s *fileState) error {
-	data, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	path := j.statePath(s.Name)
+func (j *journal) saveState(name string, data []byte) error {
+	path := j.statePath(name)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)

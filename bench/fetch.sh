@@ -5,18 +5,19 @@
 # from tmpfs. Prints a markdown table: median wall time of RUNS runs, MB/s
 # and peak RSS (from /usr/bin/time).
 #
-# Usage: bench/fetch.sh [SCENARIO...]     scenarios: A B C (default all)
+# Usage: bench/fetch.sh [SCENARIO...]     scenarios: A B C R (default all)
 # Env:   RUNS=5  HAUL=bin/haul  BENCH_DIR=/dev/shm  KEEP=1 (keep the corpus)
 #   A  2000 files x 32 KiB
 #   B  32 files x 16 MiB
 #   C  1 file x 1 GiB (plus single-stream `curl -o` as the one-connection reference)
+#   R  haul's peak RSS for 1 000 and 10 000 files of 4 KiB (memory must stay flat)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-5}
 HAUL=${HAUL:-bin/haul}
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(A B C)
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(A B C R)
 BASE=${BENCH_DIR:-/dev/shm}
 [ -d "$BASE" ] && [ -w "$BASE" ] || BASE=${TMPDIR:-/tmp}
 
@@ -104,9 +105,14 @@ http {
 }
 EOF
 
-declare -A SIZE=([A]=$((32 << 10)) [B]=$((16 << 20)) [C]=$((1 << 30)))
-declare -A COUNT=([A]=2000 [B]=32 [C]=1)
-declare -A LABEL=([A]="A 2000 x 32 KiB" [B]="B 32 x 16 MiB" [C]="C 1 x 1 GiB")
+declare -A SIZE=([A]=$((32 << 10)) [B]=$((16 << 20)) [C]=$((1 << 30)) [R1]=4096 [R10]=4096)
+declare -A COUNT=([A]=2000 [B]=32 [C]=1 [R1]=1000 [R10]=10000)
+declare -A LABEL=([A]="A 2000 x 32 KiB" [B]="B 32 x 16 MiB" [C]="C 1 x 1 GiB" [R1]="R 1000 x 4 KiB" [R10]="R 10000 x 4 KiB")
+EXPANDED=()
+for s in "${SCENARIOS[@]}"; do
+	if [ "$s" = R ]; then EXPANDED+=(R1 R10); else EXPANDED+=("$s"); fi
+done
+SCENARIOS=("${EXPANDED[@]}")
 
 echo "bench: generating corpus in $ROOT" >&2
 for s in "${SCENARIOS[@]}"; do
@@ -163,6 +169,7 @@ race() { # race SCENARIO NAME verify(yes/no) CMD...
 for s in "${SCENARIOS[@]}"; do
 	in="$ROOT/in/$s"
 	race "$s" "haul fetch" yes "$HAUL" fetch "$in/manifest.json" -o . -j 8 --no-progress
+	case $s in R*) continue ;; esac
 	if command -v aria2c >/dev/null; then
 		race "$s" "aria2c" yes aria2c -i "$in/aria2.txt" -d . -j 8 -x 1 --quiet=true --file-allocation=none \
 			--allow-overwrite=true --auto-file-renaming=false --console-log-level=error --summary-interval=0

@@ -9,6 +9,8 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 		newFetchCmd(app),  // downloader
 		newVerifyCmd(app), // downloader
 		// serve, admin (server)
+		newServeCmd(app),
+		newAdminCmd(app),
 		// export, get, upload, assets, jobs, exports (client)
 		// grant, webhook, events (grants and webhooks)
 	}

@@ -215,24 +215,27 @@ func (e *Engine) Close() {
 
 // Wait waits for every item to finish (or the context to end), sends the
 // summary event and returns every result. The error is ctx.Err() when the
-// run was cancelled (journals are saved; a re-run resumes), nil otherwise:
-// item failures are in the results.
+// run was cancelled before every item finished (journals are saved; a
+// re-run resumes), nil otherwise: item failures are in the results.
 func (e *Engine) Wait() (*Summary, error) {
 	_ = e.group.Wait()
 	e.stopProgress()
 	_ = e.journal.close()
 	e.mu.Lock()
 	results := make([]Result, len(e.tasks))
+	var err error
 	for i, t := range e.tasks {
 		results[i] = t.result
 		if !t.finished {
-			results[i].Err = fmt.Errorf("%s: not finished: %w", t.key, cmp.Or(e.ctx.Err(), context.Canceled))
+			err = cmp.Or(e.ctx.Err(), context.Canceled)
+			results[i].Err = fmt.Errorf("%s: not finished: %w", t.key, err)
 		}
 	}
 	e.mu.Unlock()
 	tot := e.totals()
 	e.emit(Event{Type: EventSummary, Totals: &tot})
-	return &Summary{Results: results, Totals: tot}, e.ctx.Err()
+	// A cancellation that came after every item finished changes nothing.
+	return &Summary{Results: results, Totals: tot}, err
 }
 
 // next blocks until a task is queued, or returns nil when the engine is

@@ -42,6 +42,10 @@ type Options struct {
 	// LimitRate caps the aggregate download rate in bytes per second; 0
 	// means unlimited.
 	LimitRate int64
+	// DropResults keeps only failed and unfinished items in
+	// Summary.Results, so memory stays flat however many items pass
+	// through; the Events stream still reports every item.
+	DropResults bool
 	// VerifyExisting re-hashes files that the journal says are complete
 	// instead of trusting journal and size.
 	VerifyExisting bool
@@ -97,7 +101,8 @@ const (
 
 // Refresher returns a fresh copy of the manifest the items came from.
 // Items are matched by manifest.Item.Key. A refresher that is told to slow
-// down (429/503) returns a *RetryAfterError so the engine waits.
+// down (429/503) returns a *RetryAfterError so the engine waits; one that
+// has nowhere to refresh from returns ErrNoRefresh.
 type Refresher func(ctx context.Context, why RefreshReason) (*manifest.Manifest, error)
 
 // RetryAfterError asks the engine to wait before trying again.
@@ -236,8 +241,9 @@ type Result struct {
 	Err error
 }
 
-// Summary is what Wait returns: every item's result in the order added,
-// and the totals.
+// Summary is what Wait returns: every item's result in the order added
+// (with Options.DropResults only the failed and unfinished ones), and the
+// totals.
 type Summary struct {
 	// Results holds one entry per item added.
 	Results []Result

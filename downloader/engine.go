@@ -38,8 +38,9 @@ type Engine struct {
 	queue   []*task
 	closed  bool
 	pending map[string]*task // not ready yet, by key
-	tasks   []*task          // every task, in the order added
+	tasks   []*task          // every task in the order added (failed ones only with DropResults)
 	active  map[*task]struct{}
+	open    map[*task]struct{} // with DropResults: tasks not finished yet
 
 	pollWake chan struct{}
 
@@ -114,6 +115,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		gates:    newHostGates(opts.Now, opts.Jobs*conns),
 		pending:  make(map[string]*task),
 		active:   make(map[*task]struct{}),
+		open:     make(map[*task]struct{}),
 		pollWake: make(chan struct{}, 1),
 		started:  opts.Now(),
 	}
@@ -152,7 +154,11 @@ func (e *Engine) Add(it manifest.Item) {
 		e.mu.Unlock()
 		panic("downloader: Add after Close")
 	}
-	e.tasks = append(e.tasks, t)
+	if e.opts.DropResults {
+		e.open[t] = struct{}{}
+	} else {
+		e.tasks = append(e.tasks, t)
+	}
 	e.mu.Unlock()
 	e.filesTotal.Add(1)
 	e.bytesTotal.Add(it.Size)
@@ -222,9 +228,13 @@ func (e *Engine) Wait() (*Summary, error) {
 	e.stopProgress()
 	_ = e.journal.close()
 	e.mu.Lock()
-	results := make([]Result, len(e.tasks))
+	all := e.tasks
+	for t := range e.open {
+		all = append(all, t)
+	}
+	results := make([]Result, len(all))
 	var err error
-	for i, t := range e.tasks {
+	for i, t := range all {
 		results[i] = t.result
 		if !t.finished {
 			err = cmp.Or(e.ctx.Err(), context.Canceled)
@@ -296,7 +306,22 @@ func (e *Engine) finish(t *task, err error) {
 	}
 	e.mu.Lock()
 	t.finished = true
+	if e.opts.DropResults {
+		delete(e.open, t)
+		if err != nil {
+			e.tasks = append(e.tasks, t)
+		}
+	}
 	e.mu.Unlock()
+}
+
+// Backlog returns the number of items added and not yet started. A caller
+// feeding a very long manifest can wait while it is high, so that items
+// are not all held in memory at once.
+func (e *Engine) Backlog() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.queue)
 }
 
 // emit sends an event, serialized.

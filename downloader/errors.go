@@ -23,6 +23,11 @@ var ErrSizeMismatch = errors.New("size mismatch")
 // refresh the manifest (no self URL or refresher).
 var ErrNotReady = errors.New("item not ready and the manifest has no self URL to poll")
 
+// ErrNoRefresh is returned by a Refresher that has no way to refresh (the
+// manifest turned out to have no self URL). Pending items then fail with
+// ErrNotReady and expired URLs with their HTTP error.
+var ErrNoRefresh = errors.New("the manifest has no self URL to refresh from")
+
 // ErrStalled means no byte arrived for Options.StallTimeout.
 var ErrStalled = errors.New("transfer stalled")
 

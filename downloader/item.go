@@ -84,7 +84,7 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 				continue
 			} else if ctx.Err() != nil {
 				return ctx.Err()
-			} else {
+			} else if !errors.Is(rerr, ErrNoRefresh) {
 				err = fmt.Errorf("%w (manifest refresh failed: %v)", err, rerr)
 			}
 		}

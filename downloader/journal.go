@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -32,7 +33,8 @@ type journal struct {
 	dir string // DIR/.haul
 
 	mu   sync.Mutex
-	done map[string]doneRecord
+	seed maphash.Seed
+	done map[uint64]doneEntry // by hash of the name: small with huge manifests
 	log  *os.File
 	// existing holds the file IDs that had a part or state file when the
 	// journal was opened; other files start fresh without looking.
@@ -46,6 +48,14 @@ type doneRecord struct {
 	SHA256 string    `json:"sha256"`
 	Time   time.Time `json:"time"`
 }
+
+// doneEntry is the in-memory form of a done record.
+type doneEntry struct {
+	size int64
+	sha  [32]byte
+}
+
+func (j *journal) key(name string) uint64 { return maphash.String(j.seed, name) }
 
 // validator identifies a representation for If-Range.
 type validator struct {
@@ -134,12 +144,22 @@ func (s *fileState) complete() bool {
 	return len(s.Segments) > 0
 }
 
+func entryOf(r doneRecord) (doneEntry, bool) {
+	e := doneEntry{size: r.Size}
+	b, err := hex.DecodeString(r.SHA256)
+	if err != nil || len(b) != 32 {
+		return e, false
+	}
+	copy(e.sha[:], b)
+	return e, true
+}
+
 func openJournal(outDir string) (*journal, error) {
 	dir := filepath.Join(outDir, StateDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &journal{dir: dir, done: make(map[string]doneRecord), existing: make(map[string]bool)}
+	j := &journal{dir: dir, seed: maphash.MakeSeed(), done: make(map[uint64]doneEntry), existing: make(map[string]bool)}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -163,9 +183,9 @@ func openJournal(outDir string) (*journal, error) {
 				continue
 			}
 			if r.Size < 0 {
-				delete(j.done, r.Name)
-			} else {
-				j.done[r.Name] = r
+				delete(j.done, j.key(r.Name))
+			} else if e, ok := entryOf(r); ok {
+				j.done[j.key(r.Name)] = e
 			}
 		}
 		f.Close()
@@ -212,8 +232,11 @@ func (j *journal) mayHave(name string) bool {
 func (j *journal) completed(name string) (doneRecord, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	r, ok := j.done[name]
-	return r, ok
+	e, ok := j.done[j.key(name)]
+	if !ok {
+		return doneRecord{}, false
+	}
+	return doneRecord{Name: name, Size: e.size, SHA256: hex.EncodeToString(e.sha[:])}, true
 }
 
 // markDone appends a done record with a single write, so a crash never
@@ -226,7 +249,8 @@ func (j *journal) markDone(r doneRecord) error {
 	line = append(line, '\n')
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.done[r.Name] = r
+	// Not added to j.done: within one run a target is claimed once, so
+	// only records from earlier runs are ever looked up; memory stays flat.
 	if j.log == nil {
 		return errors.New("journal closed")
 	}
@@ -240,8 +264,8 @@ func (j *journal) markDone(r doneRecord) error {
 // disk) by appending a tombstone.
 func (j *journal) forget(name string) {
 	j.mu.Lock()
-	_, ok := j.done[name]
-	delete(j.done, name)
+	_, ok := j.done[j.key(name)]
+	delete(j.done, j.key(name))
 	j.mu.Unlock()
 	if ok {
 		_ = j.markDoneTombstone(name)

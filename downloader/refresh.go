@@ -20,6 +20,9 @@ func (e *Engine) refreshItem(ctx context.Context, t *task) error {
 		m, err = e.opts.Refresh(ctx, RefreshExpired)
 		if err != nil {
 			e.refreshMu.Unlock()
+			if errors.Is(err, ErrNoRefresh) {
+				return err
+			}
 			return fmt.Errorf("refresh manifest: %w", err)
 		}
 		e.refreshed, e.refreshedAt = m, e.opts.Now()
@@ -93,6 +96,10 @@ func (e *Engine) poller() error {
 			return nil
 		}
 		delay := e.opts.PollInterval
+		if errors.Is(err, ErrNoRefresh) {
+			e.failPending(ErrNotReady)
+			continue
+		}
 		if err != nil {
 			failures++
 			var ra *RetryAfterError

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -178,14 +179,33 @@ func runFetch(ctx context.Context, opts *fetchOptions) error {
 		client = downloader.NewHTTPClient(opts.Jobs * max(opts.Connections, 4))
 	}
 	src := &manifestSource{client: client, server: opts.Server, token: opts.Token}
-	m, err := src.load(ctx, opts.Manifest, opts.IO.In)
+	body, what, err := src.open(ctx, opts.Manifest, opts.IO.In)
 	if err != nil {
 		return err
 	}
+	defer body.Close()
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
 	sink := newProgressSink(opts.IO, opts.JSON, opts.NoProgress)
+	defer sink.Close()
+
+	// The manifest is streamed into the engine: downloads start while it
+	// is still being read, and memory stays flat however long it is. Its
+	// self URL is known once it has been read; refreshes wait for that.
+	var self string
+	header := make(chan struct{})
+	refresh := func(rctx context.Context, why downloader.RefreshReason) (*manifest.Manifest, error) {
+		select {
+		case <-header:
+		case <-rctx.Done():
+			return nil, rctx.Err()
+		}
+		if self == "" {
+			return nil, downloader.ErrNoRefresh
+		}
+		return src.refresher(self)(rctx, why)
+	}
 	dopts := downloader.Options{
 		Dir:            opts.Dir,
 		Jobs:           opts.Jobs,
@@ -193,29 +213,54 @@ func runFetch(ctx context.Context, opts *fetchOptions) error {
 		Retries:        opts.Retries,
 		LimitRate:      opts.LimitRate,
 		VerifyExisting: opts.VerifyExisting,
+		DropResults:    true,
 		Client:         client,
 		Prepare:        src.authorize,
 		UserAgent:      userAgent(),
+		Refresh:        refresh,
 		Events:         sink.Event,
 		Logger:         opts.Logger,
 	}
 	if opts.Retries == 0 {
 		dopts.Retries = -1
 	}
-	if m.Self != "" {
-		dopts.Refresh = src.refresher(m.Self)
-	}
-	sum, err := downloader.Run(ctx, dopts, m.Items)
-	sink.Close()
+	engine, err := downloader.New(ctx, dopts)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return withExit(exitInterrupted, fmt.Errorf("interrupted; the journal is saved in %s, re-run to resume: %w",
-				filepath.Join(opts.Dir, downloader.StateDir), err))
-		}
 		return err
+	}
+	m, perr := manifest.Stream(body, func(it manifest.Item) error {
+		// Hold back while plenty of items wait for a worker.
+		for engine.Backlog() >= maxBacklog {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+		engine.Add(it)
+		return nil
+	})
+	body.Close()
+	if perr == nil {
+		self = src.resolve(m.Self)
+	}
+	close(header)
+	engine.Close()
+	sum, err := engine.Wait()
+	sink.Close()
+	if err != nil || (perr != nil && errors.Is(perr, context.Canceled)) {
+		return withExit(exitInterrupted, fmt.Errorf("interrupted; the journal is saved in %s, re-run to resume: %w",
+			filepath.Join(opts.Dir, downloader.StateDir), cmp.Or(err, perr)))
+	}
+	if perr != nil {
+		return withExit(exitUsage, fmt.Errorf("manifest %s: %w", what, perr))
 	}
 	return fetchOutcome(opts, sum)
 }
+
+// maxBacklog is how many manifest items may wait for a worker before
+// reading the manifest pauses.
+const maxBacklog = 1024
 
 // fetchOutcome prints the human summary and picks the exit code.
 func fetchOutcome(opts *fetchOptions, sum *downloader.Summary) error {
@@ -262,44 +307,42 @@ type manifestSource struct {
 	base   *url.URL // URL the manifest came from, to resolve a relative self
 }
 
-func (s *manifestSource) load(ctx context.Context, ref string, stdin io.Reader) (*manifest.Manifest, error) {
-	var (
-		m   *manifest.Manifest
-		err error
-	)
+// open returns the manifest's bytes from a path, stdin ("-") or an
+// http(s) URL, and how to name it in messages. HTTP errors are mapped to
+// exit codes (401/403 → 4).
+func (s *manifestSource) open(ctx context.Context, ref string, stdin io.Reader) (io.ReadCloser, string, error) {
 	switch {
 	case ref == "-":
-		m, err = manifest.Parse(stdin)
-		if err != nil {
-			return nil, withExit(exitUsage, fmt.Errorf("manifest from stdin: %w", err))
-		}
+		return io.NopCloser(stdin), "from stdin", nil
 	case strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://"):
-		u, perr := url.Parse(ref)
-		if perr != nil {
-			return nil, usageErrorf("manifest URL %q: %v", ref, perr)
+		u, err := url.Parse(ref)
+		if err != nil {
+			return nil, "", usageErrorf("manifest URL %q: %v", ref, err)
 		}
 		s.base = u
-		m, err = s.get(ctx, ref)
+		resp, err := s.request(ctx, ref)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
+		return resp.Body, redactURL(ref), nil
 	default:
-		f, oerr := os.Open(ref)
-		if oerr != nil {
-			return nil, withExit(exitUsage, fmt.Errorf("manifest: %w", oerr))
-		}
-		defer f.Close()
-		m, err = manifest.Parse(f)
+		f, err := os.Open(ref)
 		if err != nil {
-			return nil, withExit(exitUsage, fmt.Errorf("manifest %s: %w", ref, err))
+			return nil, "", withExit(exitUsage, fmt.Errorf("manifest: %w", err))
 		}
+		return f, ref, nil
 	}
-	if m.Self != "" && s.base != nil {
-		if su, err := s.base.Parse(m.Self); err == nil {
-			m.Self = su.String()
-		}
+}
+
+// resolve makes a relative self URL absolute against the manifest's URL.
+func (s *manifestSource) resolve(self string) string {
+	if self == "" || s.base == nil {
+		return self
 	}
-	return m, nil
+	if u, err := s.base.Parse(self); err == nil {
+		return u.String()
+	}
+	return self
 }
 
 // authorize adds the Bearer token when req goes to the configured server.
@@ -314,9 +357,9 @@ func (s *manifestSource) authorize(req *http.Request) {
 	req.Header.Set("Authorization", "Bearer "+s.token)
 }
 
-// get fetches and parses a manifest URL. 401/403 exit 4; a bad manifest
-// exits 2; 429/503 become a RetryAfterError.
-func (s *manifestSource) get(ctx context.Context, rawURL string) (*manifest.Manifest, error) {
+// request GETs a manifest URL and returns the 200 response. 401/403
+// exit 4; 429/503 become a RetryAfterError.
+func (s *manifestSource) request(ctx context.Context, rawURL string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, usageErrorf("manifest URL %q: %v", rawURL, err)
@@ -328,12 +371,14 @@ func (s *manifestSource) get(ctx context.Context, rawURL string) (*manifest.Mani
 	if err != nil {
 		return nil, fmt.Errorf("get manifest: %w", err)
 	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
 	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusOK:
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return nil, withExit(exitAuth, fmt.Errorf("get manifest %s: %s%s", redactURL(rawURL), resp.Status, problemDetail(resp.Body)))
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		d := 5 * time.Second
 		if v, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && v >= 0 {
 			d = time.Duration(v) * time.Second
@@ -344,6 +389,15 @@ func (s *manifestSource) get(ctx context.Context, rawURL string) (*manifest.Mani
 	default:
 		return nil, fmt.Errorf("get manifest %s: %s%s", redactURL(rawURL), resp.Status, problemDetail(resp.Body))
 	}
+}
+
+// get fetches and parses a manifest URL (for refreshes).
+func (s *manifestSource) get(ctx context.Context, rawURL string) (*manifest.Manifest, error) {
+	resp, err := s.request(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
 	m, err := manifest.Parse(resp.Body)
 	if err != nil {
 		return nil, withExit(exitUsage, fmt.Errorf("manifest %s: %w", redactURL(rawURL), err))

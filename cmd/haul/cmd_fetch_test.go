@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -340,5 +341,56 @@ func TestBarFrameDraws(t *testing.T) {
 	p.Close()
 	if !strings.Contains(buf.String(), "1/3 files") || !strings.Contains(buf.String(), "big.mp4") {
 		t.Errorf("frame = %q", buf.String())
+	}
+}
+
+func TestFetchInterruptedExits130AndResumes(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16)
+	var served atomic.Int64
+	var slow atomic.Bool
+	slow.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		if !slow.Load() {
+			http.ServeContent(w, r, "", time.Unix(1700000000, 0), bytes.NewReader(data))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		for off := 0; off < len(data); off += 64 << 10 {
+			if _, err := w.Write(data[off : off+64<<10]); err != nil {
+				return
+			}
+			served.Add(64 << 10)
+			w.(http.Flusher).Flush()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}))
+	defer srv.Close()
+	m := &manifest.Manifest{Version: 1, Items: []manifest.Item{{Filename: "i.bin", URL: srv.URL + "/i.bin", Checksum: "sha256:" + sum(data)}}}
+	mpath := writeManifest(t, m)
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for served.Load() < 1<<20 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	ios, _, errOut := testIO()
+	code := run(ctx, []string{"fetch", mpath, "-o", out, "--no-progress"}, func(string) string { return "" }, ios)
+	if code != exitInterrupted {
+		t.Fatalf("exit %d, want 130: %s", code, errOut)
+	}
+	states, _ := filepath.Glob(filepath.Join(out, ".haul", "*.json"))
+	if len(states) != 1 {
+		t.Fatalf("journal files after interrupt: %v", states)
+	}
+	slow.Store(false)
+	code, _, stderr := runHaul(t, nil, "fetch", mpath, "-o", out, "--no-progress")
+	if code != 0 {
+		t.Fatalf("resume exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "i.bin")); !bytes.Equal(got, data) {
+		t.Fatal("resumed file differs")
 	}
 }

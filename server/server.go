@@ -110,8 +110,8 @@ type Deps struct {
 	// Broadcaster wakes long-polls (?wait=) when exports change; an
 	// in-process one is used when nil.
 	Broadcaster Broadcaster
-	// Deliveries, when set, checks grant-bound URLs and records each
-	// delivery in the audit log. See DeliveryHook.
+	// Deliveries checks grant-bound URLs and records each delivery in the
+	// audit log (see DeliveryHook); a StoreDeliveryHook when nil.
 	Deliveries DeliveryHook
 	// Config are the tunables.
 	Config Config
@@ -137,6 +137,8 @@ type Server struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
+
+	ownHook *StoreDeliveryHook
 
 	signerMu     sync.Mutex
 	signerLoaded time.Time
@@ -172,6 +174,10 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	if s.bus == nil {
 		s.bus = NewLocalBroadcaster()
 	}
+	if s.deliveries == nil {
+		h := NewStoreDeliveryHook(s.store, s.log)
+		s.deliveries, s.ownHook = h, h
+	}
 	if s.cfg.RateLimits != nil {
 		s.limiter = newRateLimiter(s.cfg.RateLimits, s.now)
 	}
@@ -185,6 +191,9 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	})
 	signer, err := loadSigner(ctx, s.store, s.now)
 	if err != nil {
+		if s.ownHook != nil {
+			s.ownHook.Close()
+		}
 		return nil, err
 	}
 	s.signer = signer
@@ -213,6 +222,9 @@ func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 func (s *Server) Close() error {
 	s.bgCancel()
 	s.bg.Wait()
+	if s.ownHook != nil {
+		return s.ownHook.Close()
+	}
 	return nil
 }
 

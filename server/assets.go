@@ -149,7 +149,12 @@ func (s *Server) handleAssetList() http.Handler {
 		}
 		f := store.AssetFilter{Tag: r.URL.Query().Get("tag"), Page: page}
 		if st := r.URL.Query().Get("state"); st != "" {
-			f.States = []store.AssetState{store.AssetState(st)}
+			switch state := store.AssetState(st); state {
+			case store.AssetCreated, store.AssetUploaded, store.AssetScanning, store.AssetAvailable, store.AssetQuarantined, store.AssetDeleted:
+				f.States = []store.AssetState{state}
+			default:
+				return Errorf(CodeValidationFailed, "state must be one of created, uploaded, scanning, available, quarantined, deleted")
+			}
 		}
 		done := s.metrics.storeOp("list_assets")
 		assets, next, err := s.store.ListAssets(r.Context(), tenantOf(r.Context()), f)

@@ -197,6 +197,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		}
 		return float64(n + m)
 	})
+	s.store = timedStore{Store: s.store, m: s.metrics}
 	signer, err := loadSigner(ctx, s.store, s.now)
 	if err != nil {
 		if s.ownHook != nil {

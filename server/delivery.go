@@ -149,6 +149,9 @@ func (s *Server) handleDelivery() http.Handler {
 		ctx := r.Context()
 		info(ctx).tenantID = t.TenantID
 		if t.GrantID != "" {
+			if s.deliveries == nil {
+				return Errorf(CodeForbidden, "grant-bound URLs cannot be served by this server")
+			}
 			if err := s.deliveries.CheckGrant(ctx, t.TenantID, t.GrantID); err != nil {
 				return err
 			}
@@ -186,7 +189,7 @@ func (s *Server) handleDelivery() http.Handler {
 			before = sw.written
 		}
 		err = s.serveBlob(w, r, c)
-		if err == nil && sw != nil {
+		if err == nil && s.deliveries != nil && sw != nil {
 			status := sw.status
 			sent := sw.written - before
 			s.deliveries.Delivered(context.WithoutCancel(ctx), Delivery{

@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/haulhq/haul/store"
 )
 
 func TestDownloadAndDelivery(t *testing.T) {
@@ -195,42 +192,4 @@ func TestSigningKeyRotationAcrossReplicas(t *testing.T) {
 	// After the grace period the old secret is gone.
 	e.clock.advance(25 * time.Hour)
 	e.want(e.do("GET", old, "", nil), http.StatusForbidden, CodeBadSignature)
-}
-
-func TestGrantBoundURLAndAudit(t *testing.T) {
-	e := newEnv(t)
-	a := e.upload(e.admin, map[string]any{"filename": "g.txt"}, []byte("granted"))
-	ctx := t.Context()
-	tenant := tenantIDOf(t, e)
-	g := &store.Grant{TenantID: tenant, AssetID: a["id"].(string), Policy: store.GrantOneTime, TokenHash: "h1", AccessExpiresAt: time.Now().Add(time.Hour)}
-	if err := e.st.CreateGrant(ctx, g); err != nil {
-		t.Fatal(err)
-	}
-	u := e.ts.URL + e.srv.Signer().Sign(DeliveryTarget{TenantID: tenant, AssetID: g.AssetID, Format: FormatOriginal, Filename: "g.txt", GrantID: g.ID, Expires: time.Now().Add(5 * time.Minute)})
-	e.want(e.do("GET", u, "", nil, "Range", "bytes=0-2"), http.StatusPartialContent)
-	if _, _, err := e.st.RevokeGrant(ctx, tenant, g.ID, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	e.want(e.do("GET", u, "", nil), http.StatusGone, CodeGrantRevoked)
-
-	// The 206 above is in the audit log.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		evs, _, err := e.st.ListEvents(ctx, tenant, store.EventFilter{Type: EventDelivery, Page: store.Page{Limit: 10}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(evs) == 1 {
-			var d map[string]any
-			json.Unmarshal(evs[0].Data, &d)
-			if d["grant_id"] != g.ID || d["status"] != float64(206) || d["bytes"] != float64(3) || d["complete"] != false || d["client_ip"] != "127.0.0.1" {
-				t.Fatalf("delivery record: %s", evs[0].Data)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d delivery records", len(evs))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

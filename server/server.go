@@ -114,8 +114,8 @@ type Deps struct {
 	// Broadcaster wakes long-polls (?wait=) when exports change; an
 	// in-process one is used when nil.
 	Broadcaster Broadcaster
-	// Deliveries checks grant-bound URLs and records each delivery in the
-	// audit log (see DeliveryHook); a StoreDeliveryHook when nil.
+	// Deliveries, when set, checks grant-bound URLs and records each
+	// delivery in the audit log. See DeliveryHook.
 	Deliveries DeliveryHook
 	// Config are the tunables.
 	Config Config
@@ -141,8 +141,6 @@ type Server struct {
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
-
-	ownHook *StoreDeliveryHook
 
 	signerMu     sync.Mutex
 	signerLoaded time.Time
@@ -178,10 +176,6 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	if s.bus == nil {
 		s.bus = NewLocalBroadcaster()
 	}
-	if s.deliveries == nil {
-		h := NewStoreDeliveryHook(s.store, s.log)
-		s.deliveries, s.ownHook = h, h
-	}
 	if s.cfg.RateLimits != nil {
 		local := newRateLimiter(s.cfg.RateLimits, s.now)
 		s.limiter = local
@@ -200,9 +194,6 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	s.store = timedStore{Store: s.store, m: s.metrics}
 	signer, err := loadSigner(ctx, s.store, s.now)
 	if err != nil {
-		if s.ownHook != nil {
-			s.ownHook.Close()
-		}
 		return nil, err
 	}
 	s.signer = signer
@@ -231,9 +222,6 @@ func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 func (s *Server) Close() error {
 	s.bgCancel()
 	s.bg.Wait()
-	if s.ownHook != nil {
-		return s.ownHook.Close()
-	}
 	return nil
 }
 

@@ -258,6 +258,7 @@ func (s *Server) handleAssetPatch() http.Handler {
 		if err != nil {
 			return err
 		}
+		s.assets.forget(a.TenantID, a.ID)
 		return encode(w, http.StatusOK, viewAsset(a, s.baseURL(r)))
 	})
 }
@@ -268,6 +269,7 @@ func (s *Server) handleAssetPatch() http.Handler {
 func (s *Server) handleAssetDelete() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		tenant, id := tenantOf(r.Context()), r.PathValue("id")
+		defer s.assets.forget(tenant, id)
 		err := s.store.WithTx(r.Context(), func(tx store.Tx) error {
 			a, err := tx.UpdateAsset(r.Context(), tenant, id, s.now(), func(a *store.Asset) error {
 				if a.State == store.AssetDeleted {

@@ -145,6 +145,8 @@ type Server struct {
 	handler    http.Handler
 	patterns   []string
 
+	assets *assetCache
+
 	touchMu sync.Mutex
 	touched map[string]time.Time
 
@@ -170,7 +172,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		store: deps.Store, blobs: deps.Blobs, log: deps.Logger, now: deps.Now,
 		renditions: deps.Renditions, prober: deps.Prober, bus: deps.Broadcaster,
 		deliveries: deps.Deliveries, cfg: deps.Config, touched: map[string]time.Time{},
-		draining: make(chan struct{}),
+		draining: make(chan struct{}), assets: newAssetCache(time.Second, 10000),
 	}
 	s.cfg.defaults()
 	if s.log == nil {

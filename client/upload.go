@@ -146,6 +146,12 @@ func (c *Client) Upload(ctx context.Context, path string, req CreateAssetRequest
 	return c.UploadFile(ctx, a.ID, path, opts)
 }
 
+// SHA256Reader reads r to the end and returns its SHA-256 digest. progress,
+// when set, is called with the bytes hashed so far (total is -1).
+func SHA256Reader(ctx context.Context, r io.Reader, progress func(done, total int64)) ([]byte, error) {
+	return hashReader(ctx, r, -1, progress)
+}
+
 // SHA256File returns the SHA-256 digest of the file at path.
 func SHA256File(ctx context.Context, path string) ([]byte, error) {
 	f, err := os.Open(path)

@@ -9,6 +9,10 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 		// fetch, verify (downloader)
 		// serve, admin (server)
 		// export, get, upload, assets, jobs, exports (client)
+		newUploadCmd(app, nil),
+		newAssetsCmd(app),
+		newJobsCmd(app),
+		newExportsCmd(app),
 		// grant, webhook, events (grants and webhooks)
 	}
 }

@@ -35,6 +35,34 @@ type fakeAPI struct {
 	manifests map[string][]string
 	requests  []string
 	next      int
+
+	// Export simulation.
+	fexports   map[string]*fakeExport
+	idem       map[string]idemEntry // Idempotency-Key → stored response
+	readyAfter map[string]int       // asset → manifest polls before its rendition is ready
+	// gate keeps an asset processing until another asset's download has
+	// begun: proof that downloads start before the whole batch is ready.
+	gate map[string]string
+	failAssets map[string]string    // asset → failure detail
+	// rateLimitCreates makes the next N export creations answer 429
+	// with Retry-After: 1.
+	rateLimitCreates int
+	// expireOnce makes the first download of each asset answer 410, as an
+	// expired signed URL does; the next manifest signs a fresh URL.
+	expireOnce map[string]bool
+	generation map[string]int
+	downloads  map[string]int // asset → GET /dl requests
+}
+
+type fakeExport struct {
+	export client.Export
+	assets []string
+	polls  int
+}
+
+type idemEntry struct {
+	body string
+	id   string
 }
 
 var fakeNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -42,12 +70,21 @@ var fakeNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 func newFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
 	f := &fakeAPI{
-		t:         t,
-		scopes:    map[string][]string{"tok-admin": {"admin"}, "tok-read": {"read"}},
-		content:   map[string][]byte{},
-		jobs:      map[string][]client.Job{},
-		manifests: map[string][]string{},
+		t:          t,
+		scopes:     map[string][]string{"tok-admin": {"admin"}, "tok-read": {"read"}},
+		content:    map[string][]byte{},
+		jobs:       map[string][]client.Job{},
+		manifests:  map[string][]string{},
+		fexports:   map[string]*fakeExport{},
+		idem:       map[string]idemEntry{},
+		readyAfter: map[string]int{},
+		gate:       map[string]string{},
+		failAssets: map[string]string{},
+		expireOnce: map[string]bool{},
+		generation: map[string]int{},
+		downloads:  map[string]int{},
 	}
+	f.scopes["tok-export"] = []string{"read", "export"}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/assets", f.auth("write", f.createAsset))
 	mux.HandleFunc("PUT /v1/assets/{id}/content", f.auth("write", f.putContent))
@@ -59,6 +96,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("GET /v1/exports", f.auth("read", f.listExports))
 	mux.HandleFunc("GET /v1/exports/{id}", f.auth("read", f.getExport))
 	mux.HandleFunc("GET /v1/exports/{id}/manifest", f.auth("read", f.getManifest))
+	mux.HandleFunc("POST /v1/exports", f.auth("export", f.createExport))
+	mux.HandleFunc("GET /dl/{asset}", f.download)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -275,6 +314,10 @@ func (f *fakeAPI) getExport(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) getManifest(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if fe, ok := f.fexports[r.PathValue("id")]; ok {
+		f.buildManifest(w, r, fe)
+		return
+	}
 	ms := f.manifests[r.PathValue("id")]
 	if len(ms) == 0 {
 		problem(w, 404, "not_found", "no such export", nil)
@@ -315,4 +358,148 @@ func runAPICmd(t *testing.T, server, tok string, args ...string) (int, string, s
 	defer cancel()
 	code := run(ctx, args, func(k string) string { return env[k] }, ios)
 	return code, out.String(), errOut.String()
+}
+
+func (f *fakeAPI) createExport(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req client.CreateExportRequest
+	if err := json.Unmarshal(body, &req); err != nil || req.Format == "" {
+		problem(w, 422, "validation_failed", "format is required", nil)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.rateLimitCreates > 0 {
+		f.rateLimitCreates--
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("RateLimit-Policy", `"export";q=2;w=60`)
+		w.Header().Set("RateLimit", `"export";r=0;t=1`)
+		problem(w, 429, "rate_limited", "too many exports", map[string]any{"retry_after": 1, "scope": "export"})
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if e, ok := f.idem[key]; ok {
+		if e.body != string(body) {
+			problem(w, 422, "idempotency_key_reused", "different request with the same key", nil)
+			return
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		reply(w, 202, f.fexports[e.id].export)
+		return
+	}
+	var assets, unknown []string
+	if req.Tag != "" {
+		for _, a := range f.assets {
+			if a.State != client.AssetDeleted && slices.Contains(a.Tags, req.Tag) {
+				assets = append(assets, a.ID)
+			}
+		}
+	}
+	for _, it := range req.Items {
+		if f.find(it.AssetID) == nil {
+			unknown = append(unknown, it.AssetID)
+		}
+		assets = append(assets, it.AssetID)
+	}
+	if len(unknown) > 0 {
+		problem(w, 422, "validation_failed", fmt.Sprintf("%d unknown assets", len(unknown)), map[string]any{"unknown_assets": unknown})
+		return
+	}
+	f.next++
+	id := fmt.Sprintf("exp_%02d", f.next)
+	fe := &fakeExport{assets: assets, export: client.Export{ID: id, Name: req.Name, Format: req.Format, Status: "processing", ManifestURL: "/v1/exports/" + id + "/manifest"}}
+	f.fexports[id] = fe
+	f.idem[key] = idemEntry{body: string(body), id: id}
+	reply(w, 202, fe.export)
+}
+
+func (f *fakeAPI) buildManifest(w http.ResponseWriter, r *http.Request, fe *fakeExport) {
+	if r.URL.Query().Get("wait") != "" {
+		fe.polls++
+	}
+	type item struct {
+		ID       string           `json:"id"`
+		AssetID  string           `json:"asset_id"`
+		Format   string           `json:"format"`
+		Status   string           `json:"status"`
+		Filename string           `json:"filename"`
+		URL      string           `json:"url,omitempty"`
+		Size     int64            `json:"size,omitempty"`
+		Checksum string           `json:"checksum,omitempty"`
+		Error    *client.JobError `json:"error,omitempty"`
+	}
+	m := struct {
+		Version int    `json:"version"`
+		ID      string `json:"id"`
+		Status  string `json:"status"`
+		Self    string `json:"self"`
+		Items   []item `json:"items"`
+	}{Version: 1, ID: fe.export.ID, Self: f.srv.URL + fe.export.ManifestURL}
+	pending, failed := 0, 0
+	for i, id := range fe.assets {
+		a := f.find(id)
+		it := item{ID: fmt.Sprintf("itm_%d", i+1), AssetID: id, Format: fe.export.Format,
+			Filename: fmt.Sprintf("%s_%s_%s.bin", strings.ToLower(strings.ReplaceAll(a.Title, " ", "-")), id, fe.export.Format)}
+		switch {
+		case f.failAssets[id] != "":
+			it.Status, it.Error = "failed", &client.JobError{Code: "transcode_failed", Detail: f.failAssets[id]}
+			failed++
+		case fe.polls < f.readyAfter[id] || (f.gate[id] != "" && f.downloads[f.gate[id]] == 0):
+			it.Status = "processing"
+			pending++
+		default:
+			body := f.content[id]
+			sum := sha256.Sum256(body)
+			it.Status, it.Size, it.Checksum = "ready", int64(len(body)), fmt.Sprintf("sha256:%x", sum)
+			it.URL = fmt.Sprintf("%s/dl/%s?exp=9999999999&sig=g%d", f.srv.URL, id, f.generation[id])
+		}
+		m.Items = append(m.Items, it)
+	}
+	switch {
+	case pending > 0:
+		m.Status = "processing"
+	case failed > 0:
+		m.Status = "partial"
+	default:
+		m.Status = "ready"
+	}
+	reply(w, 200, m)
+}
+
+func (f *fakeAPI) download(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	id := r.PathValue("asset")
+	f.downloads[id]++
+	if r.URL.Query().Get("sig") != fmt.Sprintf("g%d", f.generation[id]) {
+		f.mu.Unlock()
+		problem(w, 403, "bad_signature", "bad signature", nil)
+		return
+	}
+	if f.expireOnce[id] {
+		delete(f.expireOnce, id)
+		f.generation[id]++
+		f.mu.Unlock()
+		problem(w, 410, "url_expired", "this URL has expired", nil)
+		return
+	}
+	body, ok := f.content[id]
+	f.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	sum := sha256.Sum256(body)
+	w.Header().Set("ETag", fmt.Sprintf(`"%x"`, sum[:8]))
+	http.ServeContent(w, r, id, fakeNow, strings.NewReader(string(body)))
+}
+
+// uploadAsset stores an available asset with content.
+func (f *fakeAPI) uploadAsset(title string, body []byte, tags ...string) string {
+	sum := sha256.Sum256(body)
+	a := f.addAsset(client.Asset{Title: title, Filename: title + ".bin", State: client.AssetAvailable, Size: int64(len(body)),
+		Checksum: fmt.Sprintf("sha256:%x", sum), Tags: tags})
+	f.mu.Lock()
+	f.content[a.ID] = body
+	f.mu.Unlock()
+	return a.ID
 }

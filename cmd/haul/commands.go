@@ -9,6 +9,7 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 		// fetch, verify (downloader)
 		// serve, admin (server)
 		// export, get, upload, assets, jobs, exports (client)
+		newExportCmd(app, nil),
 		newUploadCmd(app, nil),
 		newAssetsCmd(app),
 		newJobsCmd(app),

@@ -42,8 +42,8 @@ type fakeAPI struct {
 	readyAfter map[string]int       // asset → manifest polls before its rendition is ready
 	// gate keeps an asset processing until another asset's download has
 	// begun: proof that downloads start before the whole batch is ready.
-	gate map[string]string
-	failAssets map[string]string    // asset → failure detail
+	gate       map[string]string
+	failAssets map[string]string // asset → failure detail
 	// rateLimitCreates makes the next N export creations answer 429
 	// with Retry-After: 1.
 	rateLimitCreates int

@@ -376,6 +376,8 @@ type itemCounts struct {
 	Processing int `json:"items_processing"`
 	Queued     int `json:"items_queued"`
 	Failed     int `json:"items_failed"`
+	// quiet sets the counts without reporting them (haul get).
+	quiet bool
 }
 
 func countItems(m *manifest.Manifest) itemCounts {

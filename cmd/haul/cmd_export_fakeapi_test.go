@@ -98,6 +98,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("GET /v1/exports/{id}/manifest", f.auth("read", f.getManifest))
 	mux.HandleFunc("POST /v1/exports", f.auth("export", f.createExport))
 	mux.HandleFunc("GET /dl/{asset}", f.download)
+	mux.HandleFunc("POST /v1/assets/{id}/downloads", f.auth("export", f.createDownload))
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -502,4 +503,47 @@ func (f *fakeAPI) uploadAsset(title string, body []byte, tags ...string) string 
 	f.content[a.ID] = body
 	f.mu.Unlock()
 	return a.ID
+}
+
+// createDownload answers 200 for the original, a 202 job for mp4_720p
+// (ready on the third poll) and "broken" (failing), 422 otherwise.
+func (f *fakeAPI) createDownload(w http.ResponseWriter, r *http.Request) {
+	var req client.DownloadRequest
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.find(r.PathValue("id"))
+	if a == nil {
+		problem(w, 404, "not_found", "asset "+r.PathValue("id")+" not found", nil)
+		return
+	}
+	body := f.content[a.ID]
+	sum := sha256.Sum256(body)
+	ready := client.Download{
+		DownloadURL: fmt.Sprintf("%s/dl/%s?exp=9999999999&sig=g%d", f.srv.URL, a.ID, f.generation[a.ID]),
+		ExpiresAt:   fakeNow.Add(time.Hour), Size: int64(len(body)), Checksum: fmt.Sprintf("sha256:%x", sum),
+		Filename: fmt.Sprintf("%s_%s_%s.bin", strings.ToLower(a.Title), a.ID, req.Format), ContentType: "application/octet-stream",
+	}
+	jobID := "job_" + a.ID + "_" + req.Format
+	switch req.Format {
+	case "original":
+		reply(w, 200, ready)
+	case "mp4_720p", "broken":
+		if _, ok := f.jobs[jobID]; !ok {
+			last := client.Job{ID: jobID, Status: client.JobSucceeded, Progress: 1, Result: &ready}
+			if req.Format == "broken" {
+				last = client.Job{ID: jobID, Status: client.JobFailed, Progress: 0.4, Error: &client.JobError{Code: "transcode_failed", Detail: "ffmpeg exited with status 1"}}
+			}
+			f.jobs[jobID] = []client.Job{{ID: jobID, Status: client.JobQueued}, {ID: jobID, Status: client.JobProcessing, Progress: 0.5}, last}
+		}
+		if states := f.jobs[jobID]; len(states) == 1 && states[0].Status == client.JobSucceeded {
+			reply(w, 200, ready)
+			return
+		}
+		w.Header().Set("Location", "/v1/jobs/"+jobID)
+		w.Header().Set("Retry-After", "0")
+		reply(w, 202, client.JobRef{JobID: jobID, Status: client.JobQueued, EstimatedSeconds: 3})
+	default:
+		problem(w, 422, "unsupported_format", req.Format+" does not apply to this asset", map[string]any{"allowed_formats": []string{"original", "mp4_720p"}})
+	}
 }

@@ -105,6 +105,9 @@ func (v *exportView) prepare(status string, c itemCounts) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.counts = c
+	if c.quiet {
+		return
+	}
 	switch v.mode {
 	case viewJSON:
 		_ = printJSONLine(v.out, jsonEvent{Type: "prepare", Time: v.now().UTC(), ExportID: v.exportID, Status: status, itemCounts: &c})
@@ -229,7 +232,7 @@ func (v *exportView) finish(sum *downloader.Summary, failed []downloader.Result,
 	if elapsed > 0 {
 		rate = float64(t.BytesReceived) / elapsed.Seconds()
 	}
-	line := fmt.Sprintf("%d files, %s in %s (%s), %d retries", t.FilesDone, humanSize(t.BytesDone), humanDuration(elapsed), humanRate(rate), v.retries)
+	line := fmt.Sprintf("%s, %s in %s (%s), %s", plural(t.FilesDone, "file"), humanSize(t.BytesDone), humanDuration(elapsed), humanRate(rate), plural(v.retries, "retry"))
 	if t.FilesSkipped > 0 {
 		line += fmt.Sprintf("; %d already complete", t.FilesSkipped)
 	}
@@ -237,7 +240,9 @@ func (v *exportView) finish(sum *downloader.Summary, failed []downloader.Result,
 		line += fmt.Sprintf("; %d failed", len(failed))
 	}
 	fmt.Fprintln(v.out, line)
-	fmt.Fprintf(v.out, "wrote %s and %s\n", manifestPath, sumsPath)
+	if manifestPath != "" {
+		fmt.Fprintf(v.out, "wrote %s and %s\n", manifestPath, sumsPath)
+	}
 }
 
 func (v *exportView) interrupted() {
@@ -259,4 +264,15 @@ func (v *exportView) close() {
 		_ = v.bar.Exit()
 		v.bar = nil
 	}
+}
+
+// plural formats a count with its noun: "1 file", "2 files", "3 retries".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if len(noun) > 1 && noun[len(noun)-1] == 'y' {
+		return fmt.Sprintf("%d %sies", n, noun[:len(noun)-1])
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

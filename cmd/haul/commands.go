@@ -10,6 +10,7 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 		// serve, admin (server)
 		// export, get, upload, assets, jobs, exports (client)
 		newExportCmd(app, nil),
+		newGetCmd(app, nil),
 		newUploadCmd(app, nil),
 		newAssetsCmd(app),
 		newJobsCmd(app),

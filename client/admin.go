@@ -17,7 +17,7 @@ type Tenant struct {
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 }
 
-// CreateTenantRequest is the body of POST /v1/admin/tenants.
+// CreateTenantRequest is the body of POST /v1/tenants.
 type CreateTenantRequest struct {
 	// Name is the tenant's unique name.
 	Name string `json:"name"`
@@ -28,9 +28,7 @@ type CreateTenantRequest struct {
 type APIKey struct {
 	// ID is the key id.
 	ID string `json:"id"`
-	// Tenant is the tenant the key belongs to (its name or id).
-	Tenant string `json:"tenant,omitempty"`
-	// TenantID is the tenant's id, when reported separately.
+	// TenantID is the id of the tenant the key belongs to.
 	TenantID string `json:"tenant_id,omitempty"`
 	// Name labels the key.
 	Name string `json:"name,omitempty"`
@@ -46,7 +44,7 @@ type APIKey struct {
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
 
-// CreateKeyRequest is the body of POST /v1/admin/keys.
+// CreateKeyRequest is the body of POST /v1/keys.
 type CreateKeyRequest struct {
 	// Tenant is the tenant's name or id; the caller's tenant when empty.
 	Tenant string `json:"tenant,omitempty"`
@@ -56,7 +54,7 @@ type CreateKeyRequest struct {
 	Scopes []string `json:"scopes"`
 }
 
-// KeyListOptions filter GET /v1/admin/keys.
+// KeyListOptions filter GET /v1/keys.
 type KeyListOptions struct {
 	ListOptions
 	// Tenant keeps the keys of one tenant.
@@ -66,7 +64,7 @@ type KeyListOptions struct {
 // CreateTenant creates a tenant (admin scope).
 func (c *Client) CreateTenant(ctx context.Context, req CreateTenantRequest, opts ...CallOption) (*Tenant, error) {
 	var t Tenant
-	if _, err := c.call(ctx, &request{method: "POST", path: "/v1/admin/tenants", body: req, call: applyOptions(opts)}, &t); err != nil {
+	if _, err := c.call(ctx, &request{method: "POST", path: "/v1/tenants", body: req, call: applyOptions(opts)}, &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -74,13 +72,13 @@ func (c *Client) CreateTenant(ctx context.Context, req CreateTenantRequest, opts
 
 // ListTenants iterates over the tenants (admin scope).
 func (c *Client) ListTenants(ctx context.Context, opts ListOptions) iter.Seq2[Tenant, error] {
-	return listAll[Tenant](ctx, c, "/v1/admin/tenants", opts.values())
+	return listAll[Tenant](ctx, c, "/v1/tenants", opts.values())
 }
 
 // CreateKey makes an API key (admin scope); the returned Key is shown once.
 func (c *Client) CreateKey(ctx context.Context, req CreateKeyRequest, opts ...CallOption) (*APIKey, error) {
 	var k APIKey
-	if _, err := c.call(ctx, &request{method: "POST", path: "/v1/admin/keys", body: req, call: applyOptions(opts)}, &k); err != nil {
+	if _, err := c.call(ctx, &request{method: "POST", path: "/v1/keys", body: req, call: applyOptions(opts)}, &k); err != nil {
 		return nil, err
 	}
 	return &k, nil
@@ -92,11 +90,16 @@ func (c *Client) ListKeys(ctx context.Context, opts KeyListOptions) iter.Seq2[AP
 	if opts.Tenant != "" {
 		q.Set("tenant", opts.Tenant)
 	}
-	return listAll[APIKey](ctx, c, "/v1/admin/keys", q)
+	return listAll[APIKey](ctx, c, "/v1/keys", q)
 }
 
-// RevokeKey revokes an API key (admin scope).
-func (c *Client) RevokeKey(ctx context.Context, id string) error {
-	_, err := c.call(ctx, &request{method: "DELETE", path: "/v1/admin/keys/" + url.PathEscape(id)}, nil)
+// RevokeKey revokes an API key (admin scope). tenant names the key's
+// tenant (name or id); the caller's own tenant when empty.
+func (c *Client) RevokeKey(ctx context.Context, id, tenant string) error {
+	q := url.Values{}
+	if tenant != "" {
+		q.Set("tenant", tenant)
+	}
+	_, err := c.call(ctx, &request{method: "DELETE", path: "/v1/keys/" + url.PathEscape(id), query: q}, nil)
 	return err
 }

@@ -102,7 +102,7 @@ func runAssetsList(ctx context.Context, opts *assetsListOptions) error {
 		}
 	}
 	if opts.JSON {
-		return printJSON(opts.IO.Out, assets)
+		return writeJSONIndent(opts.IO.Out, assets)
 	}
 	if len(assets) == 0 {
 		fmt.Fprintln(opts.IO.ErrOut, "no assets")
@@ -158,7 +158,7 @@ func runAssetsShow(ctx context.Context, opts *assetsShowOptions) error {
 		return apiFailure(fmt.Errorf("asset %s: %w", opts.ID, err), "")
 	}
 	if opts.JSON {
-		return printJSON(opts.IO.Out, a)
+		return writeJSONIndent(opts.IO.Out, a)
 	}
 	return renderAsset(opts.IO, a, opts.Now())
 }
@@ -376,7 +376,7 @@ func runAssetsUpdate(ctx context.Context, opts *assetsUpdateOptions) error {
 		return apiFailure(fmt.Errorf("update %s: %w", opts.ID, err), "")
 	}
 	if opts.JSON {
-		return printJSON(opts.IO.Out, a)
+		return writeJSONIndent(opts.IO.Out, a)
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "updated %s\n", a.ID)
 	return renderAsset(opts.IO, a, opts.Now())
@@ -438,12 +438,12 @@ func runAssetsRm(ctx context.Context, opts *assetsRmOptions) error {
 				fmt.Fprintf(opts.IO.ErrOut, "haul: %v\n", lastErr)
 			}
 			if opts.JSON {
-				_ = printJSONLine(opts.IO.Out, map[string]any{"id": id, "deleted": false, "error": err.Error()})
+				_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "deleted": false, "error": err.Error()})
 			}
 			continue
 		}
 		if opts.JSON {
-			_ = printJSONLine(opts.IO.Out, map[string]any{"id": id, "deleted": true})
+			_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "deleted": true})
 		} else {
 			fmt.Fprintf(opts.IO.Out, "deleted %s\n", id)
 		}

@@ -91,7 +91,7 @@ func (v *exportView) created(e *client.Export, replayed bool, dir string) {
 	v.exportID = e.ID
 	switch v.mode {
 	case viewJSON:
-		_ = printJSONLine(v.out, jsonEvent{Type: "export", Time: v.now().UTC(), ExportID: e.ID, Status: e.Status, Replayed: replayed, Dir: dir})
+		_ = writeJSONLine(v.out, jsonEvent{Type: "export", Time: v.now().UTC(), ExportID: e.ID, Status: e.Status, Replayed: replayed, Dir: dir})
 	default:
 		if replayed {
 			fmt.Fprintf(v.out, "continuing export %s into %s\n", e.ID, dir)
@@ -110,7 +110,7 @@ func (v *exportView) prepare(status string, c itemCounts) {
 	}
 	switch v.mode {
 	case viewJSON:
-		_ = printJSONLine(v.out, jsonEvent{Type: "prepare", Time: v.now().UTC(), ExportID: v.exportID, Status: status, itemCounts: &c})
+		_ = writeJSONLine(v.out, jsonEvent{Type: "prepare", Time: v.now().UTC(), ExportID: v.exportID, Status: status, itemCounts: &c})
 	case viewLines:
 		fmt.Fprintf(v.out, "prepared %d/%d items (%d processing, %d queued, %d failed)\n", c.Ready, c.Total, c.Processing, c.Queued, c.Failed)
 	case viewBar:
@@ -128,7 +128,7 @@ func (v *exportView) event(ev downloader.Event) {
 		v.retries++
 	}
 	if v.mode == viewJSON {
-		_ = printJSONLine(v.out, ev)
+		_ = writeJSONLine(v.out, ev)
 		return
 	}
 	name := ev.Filename
@@ -216,7 +216,7 @@ func (v *exportView) finish(sum *downloader.Summary, failed []downloader.Result,
 		for _, r := range failed {
 			ev.Failed = append(ev.Failed, failedItem{Item: r.Key, Filename: r.Name, Code: downloader.ErrorCode(r.Err), Error: r.Err.Error()})
 		}
-		_ = printJSONLine(v.out, ev)
+		_ = writeJSONLine(v.out, ev)
 		return
 	}
 	for _, r := range failed {

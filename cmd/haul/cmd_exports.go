@@ -71,7 +71,7 @@ func runExportsList(ctx context.Context, opts *exportsListOptions) error {
 		}
 	}
 	if opts.JSON {
-		return printJSON(opts.IO.Out, exports)
+		return writeJSONIndent(opts.IO.Out, exports)
 	}
 	if len(exports) == 0 {
 		fmt.Fprintln(opts.IO.ErrOut, "no exports")
@@ -128,7 +128,7 @@ func runExportsShow(ctx context.Context, opts *exportsShowOptions) error {
 		return apiFailure(fmt.Errorf("export %s: %w", opts.ID, err), "")
 	}
 	if opts.JSON && !opts.Items {
-		return printJSON(opts.IO.Out, e)
+		return writeJSONIndent(opts.IO.Out, e)
 	}
 	now := opts.Now()
 	if !opts.JSON {
@@ -145,7 +145,7 @@ func runExportsShow(ctx context.Context, opts *exportsShowOptions) error {
 	}
 	stripped := stripManifestURLs(m)
 	if opts.JSON {
-		return printJSON(opts.IO.Out, map[string]any{"export": e, "manifest": stripped})
+		return writeJSONIndent(opts.IO.Out, map[string]any{"export": e, "manifest": stripped})
 	}
 	fmt.Fprintln(opts.IO.Out)
 	t := newTable("ITEM", "ASSET", "FORMAT", "STATUS", "SIZE>", "FILENAME")

@@ -85,7 +85,7 @@ func runJobsShow(ctx context.Context, opts *jobsShowOptions) error {
 		}
 	}
 	if opts.JSON {
-		if perr := printJSON(opts.IO.Out, j); perr != nil {
+		if perr := writeJSONIndent(opts.IO.Out, j); perr != nil {
 			return perr
 		}
 	} else if perr := renderJob(opts.IO.Out, j, opts.Now()); perr != nil {

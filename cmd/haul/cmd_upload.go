@@ -102,7 +102,7 @@ func runUpload(ctx context.Context, opts *uploadOptions) error {
 			continue
 		}
 		if opts.JSON {
-			if err := printJSONLine(opts.IO.Out, a); err != nil {
+			if err := writeJSONLine(opts.IO.Out, a); err != nil {
 				return err
 			}
 			continue

@@ -213,16 +213,16 @@ func orDash(s string) string {
 	return s
 }
 
-// printJSON writes v as indented JSON followed by a newline.
-func printJSON(w io.Writer, v any) error {
+// writeJSONIndent writes v as indented JSON followed by a newline.
+func writeJSONIndent(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
-// printJSONLine writes v as one line of JSON (NDJSON).
-func printJSONLine(w io.Writer, v any) error {
+// writeJSONLine writes v as one line of JSON (NDJSON).
+func writeJSONLine(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)

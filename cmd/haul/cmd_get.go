@@ -24,7 +24,7 @@ type getOptions struct {
 	Filename string
 	// Progress draws the job's bar; NoProgress turns bars and lines off.
 	Progress, NoProgress bool
-	engine   func(*downloader.Options)
+	engine               func(*downloader.Options)
 }
 
 func newGetCmd(app *App, runF func(context.Context, *getOptions) error) *cobra.Command {

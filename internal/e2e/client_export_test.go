@@ -154,6 +154,16 @@ func TestCLIExportEndToEnd(t *testing.T) {
 		t.Errorf("last event %v", last)
 	}
 
+	// Ids piped from haul upload's output: --from-file -.
+	dir3 := t.TempDir()
+	pipe := exec.Command(e2e.Binary(t), "--server", srv.URL, "--token", srv.AdminKey, "export", "--from-file", "-", "--format", "original", "-o", dir3)
+	pipe.Env = e2e.Env(t)
+	pipe.Stdin = strings.NewReader(ids[2] + "\n" + ids[3] + "\n")
+	if out, err := pipe.CombinedOutput(); err != nil {
+		t.Fatalf("export --from-file -: %v\n%s", err, out)
+	}
+	cliCheckSums(t, dir3, files[2:])
+
 	// haul get of one asset prints the path of the verified file.
 	out, errOut, code = cliRun(t, srv, srv.AdminKey, "get", ids[1], "-o", t.TempDir())
 	if code != 0 {

@@ -51,17 +51,17 @@ func TestOutputSize(t *testing.T) {
 		srcW, srcH int
 		w, h       int
 	}{
-		{"mp4_1080p", 640, 360, 640, 360},    // never upscaled
-		{"mp4_1080p", 1280, 720, 1280, 720},  // a 720p source asked for 1080p
-		{"mp4_720p", 1920, 1080, 1280, 720},  // exact downscale
-		{"mp4_720p", 3840, 2160, 1280, 720},  // 4k
-		{"mp4_480p", 1920, 1080, 854, 480},   // 853.33 rounds to 854, within the box
-		{"mp4_720p", 1440, 1080, 960, 720},   // 4:3 keeps its aspect
-		{"mp4_720p", 1080, 1920, 720, 1280},  // portrait uses a portrait box
-		{"mp4_720p", 1000, 1000, 720, 720},   // square
-		{"mp4_720p", 4000, 400, 1280, 128},   // very wide
-		{"mp4_1080p", 641, 361, 640, 360},    // odd sizes become even
-		{"mp4_480p", 3, 3, 2, 2},             // never below 2
+		{"mp4_1080p", 640, 360, 640, 360},   // never upscaled
+		{"mp4_1080p", 1280, 720, 1280, 720}, // a 720p source asked for 1080p
+		{"mp4_720p", 1920, 1080, 1280, 720}, // exact downscale
+		{"mp4_720p", 3840, 2160, 1280, 720}, // 4k
+		{"mp4_480p", 1920, 1080, 854, 480},  // 853.33 rounds to 854, within the box
+		{"mp4_720p", 1440, 1080, 960, 720},  // 4:3 keeps its aspect
+		{"mp4_720p", 1080, 1920, 720, 1280}, // portrait uses a portrait box
+		{"mp4_720p", 1000, 1000, 720, 720},  // square
+		{"mp4_720p", 4000, 400, 1280, 128},  // very wide
+		{"mp4_1080p", 641, 361, 640, 360},   // odd sizes become even
+		{"mp4_480p", 3, 3, 2, 2},            // never below 2
 		{"thumbnail_jpg", 1920, 1080, 640, 360},
 		{"thumbnail_jpg", 320, 240, 320, 240},
 		{"mp4_720p", 0, 0, 0, 0},

@@ -2,8 +2,8 @@ package transcode
 
 import (
 	"errors"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"os/exec"
 )
 

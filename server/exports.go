@@ -559,6 +559,8 @@ func (s *Server) handleManifest() http.Handler {
 				select {
 				case <-ctx.Done():
 					return nil
+				case <-s.draining:
+					break poll
 				case <-deadline.C:
 					break poll
 				case <-ch:

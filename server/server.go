@@ -138,6 +138,9 @@ type Server struct {
 	touchMu sync.Mutex
 	touched map[string]time.Time
 
+	drainOnce sync.Once
+	draining  chan struct{}
+
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -154,6 +157,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		store: deps.Store, blobs: deps.Blobs, log: deps.Logger, now: deps.Now,
 		renditions: deps.Renditions, prober: deps.Prober, bus: deps.Broadcaster,
 		deliveries: deps.Deliveries, cfg: deps.Config, touched: map[string]time.Time{},
+		draining: make(chan struct{}),
 	}
 	s.cfg.defaults()
 	if s.log == nil {
@@ -195,6 +199,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // Signer returns the URL signer, for components (grants) that issue
 // delivery URLs themselves.
 func (s *Server) Signer() *Signer { return s.signer }
+
+// Drain tells long-polls to answer now: call it when shutdown begins so
+// in-flight ?wait= requests do not hold the shutdown up.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
 // Close stops background scans and waits for them.
 func (s *Server) Close() error {

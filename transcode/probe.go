@@ -118,6 +118,7 @@ func (t Tools) Probe(ctx context.Context, path string) (*Media, error) {
 		"-print_format", "json", "-show_format", "-show_streams", "file:"+abs)
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	dieWithParent(cmd)
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("probe %s: %w", path, ctx.Err())

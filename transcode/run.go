@@ -134,6 +134,7 @@ func (t Tools) Run(ctx context.Context, p Preset, in, out string, opts RunOption
 	}
 	cmd := exec.CommandContext(runCtx, t.ffmpeg(), args...)
 	cmd.WaitDelay = 5 * time.Second
+	dieWithParent(cmd)
 	stderr := &tailWriter{max: 12}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()

@@ -27,7 +27,7 @@ type Config struct {
 	JobTimeout time.Duration
 	// Lease is how long a claimed job stays with its worker without a
 	// heartbeat; after that another worker (or replica) claims it
-	// (default 30 s). Heartbeats are sent every Lease/3.
+	// (default 15 s). Heartbeats are sent every Lease/3.
 	Lease time.Duration
 	// PollInterval is how often idle workers look for jobs queued by other
 	// replicas or left by dead workers (default 1 s). Jobs this process
@@ -55,7 +55,7 @@ func (c *Config) defaults() {
 		c.JobTimeout = 30 * time.Minute
 	}
 	if c.Lease <= 0 {
-		c.Lease = 30 * time.Second
+		c.Lease = 15 * time.Second
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second

@@ -21,6 +21,14 @@ import (
 
 func TestMain(m *testing.M) { e2e.Main(m) }
 
+// requireE2E skips end-to-end tests in -short mode.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("SKIPPED in -short mode: end-to-end test runs the haul binary")
+	}
+}
+
 // api is a small client for one server.
 type api struct {
 	t   *testing.T
@@ -139,6 +147,7 @@ func (c api) waitJob(id string, timeout time.Duration, seen func(map[string]any)
 }
 
 func TestE2EDownloadFlow(t *testing.T) {
+	requireE2E(t)
 	requireFFmpeg(t)
 	srv := e2e.StartServer(t, "--workers", "1")
 	c := api{t, srv}
@@ -230,6 +239,7 @@ func TestE2EDownloadFlow(t *testing.T) {
 }
 
 func TestE2EConcurrentRequestsShareOneJob(t *testing.T) {
+	requireE2E(t)
 	requireFFmpeg(t)
 	srv := e2e.StartServer(t, "--workers", "1", "--rate-limit=off")
 	c := api{t, srv}
@@ -285,6 +295,7 @@ func ffmpegsUsing(t *testing.T, dir string) int {
 }
 
 func TestE2EKilledServerResumesJob(t *testing.T) {
+	requireE2E(t)
 	requireFFmpeg(t)
 	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
 		t.Skip("SKIPPED: needs /proc to watch ffmpeg processes")
@@ -336,6 +347,7 @@ func TestE2EKilledServerResumesJob(t *testing.T) {
 }
 
 func TestE2EWithoutFFmpeg(t *testing.T) {
+	requireE2E(t)
 	e2e.Binary(t) // built with the real PATH
 	bin := t.TempDir()
 	t.Setenv("PATH", bin) // no ffmpeg, no ffprobe
@@ -357,4 +369,62 @@ func TestE2EWithoutFFmpeg(t *testing.T) {
 	}
 	c.expect(c.do("POST", "/v1/assets/"+id+"/downloads", map[string]any{"format": "original"}), 200)
 	c.expect(c.do("POST", "/v1/assets/"+id+"/downloads", map[string]any{"format": "mp4_4k"}), 422, "unsupported_format")
+}
+
+func TestE2EExportFillsAsJobsFinish(t *testing.T) {
+	requireE2E(t)
+	requireFFmpeg(t)
+	srv := e2e.StartServer(t, "--workers", "2")
+	c := api{t, srv}
+	dir := t.TempDir()
+	v1 := c.upload(genMedia(t, dir, "one", mediaSpec{size: "320x240", seconds: 2, ext: "mp4"}))["id"].(string)
+	v2 := c.upload(genMedia(t, dir, "two", mediaSpec{size: "1280x720", seconds: 2, audio: true, ext: "mkv"}))["id"].(string)
+	pdf := c.upload(notMedia(t, dir))["id"].(string)
+	exp := c.expect(c.do("POST", "/v1/exports", map[string]any{"name": "thumbs", "format": "thumbnail_jpg",
+		"items": []map[string]any{{"asset_id": v1}, {"asset_id": v2}, {"asset_id": pdf}}}), 202)
+	url := exp["manifest_url"].(string)
+
+	var m map[string]any
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		m = c.expect(c.do("GET", url+"?wait=20s", nil), 200)
+		if m["status"] != "processing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("export still processing: %v", m)
+		}
+	}
+	items := m["items"].([]any)
+	if m["status"] != "partial" || len(items) != 3 {
+		t.Fatalf("manifest = %v", m)
+	}
+	sizes := map[string][2]int{v1: {320, 240}, v2: {640, 360}}
+	for _, raw := range items {
+		it := raw.(map[string]any)
+		id := it["asset_id"].(string)
+		if id == pdf {
+			if it["status"] != "failed" || it["error"].(map[string]any)["code"] != "unsupported_format" {
+				t.Fatalf("pdf item = %v", it)
+			}
+			continue
+		}
+		if it["status"] != "ready" || !strings.HasSuffix(it["filename"].(string), "_thumbnail_jpg.jpg") {
+			t.Fatalf("item = %v", it)
+		}
+		resp, err := http.Get(it["url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out := filepath.Join(dir, id+".jpg")
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got := mustProbe(t, out)
+		if want := sizes[id]; resp.StatusCode != 200 || got.Kind != KindImage || got.Width != want[0] || got.Height != want[1] {
+			t.Fatalf("thumbnail of %s: %d %+v, want %v", id, resp.StatusCode, got, want)
+		}
+	}
 }

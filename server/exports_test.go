@@ -145,10 +145,10 @@ func TestExportBatchCap(t *testing.T) {
 
 func TestSlug(t *testing.T) {
 	cases := map[string]string{
-		"Épisode 1: The Start!": "episode-1-the-start",
-		"":                      "asset",
-		"---":                   "asset",
-		"日本語":                   "asset",
+		"Épisode 1: The Start!":   "episode-1-the-start",
+		"":                        "asset",
+		"---":                     "asset",
+		"日本語":                     "asset",
 		strings.Repeat("ab ", 50): strings.TrimRight(strings.Repeat("ab-", 27)[:80], "-"),
 	}
 	for in, want := range cases {

@@ -2,9 +2,9 @@ package server
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"net"
 	"strings"
 	"testing"
 	"time"

@@ -147,7 +147,7 @@ func TestServeBootstrapAndRestart(t *testing.T) {
 // TestServeStatusCodes checks every status code SPEC section 3 names for
 // the core routes, with raw HTTP against the real binary.
 func TestServeStatusCodes(t *testing.T) {
-	srv := e2e.StartServer(t, "--rate-limit", "export=3/1m", "--max-batch-items", "5")
+	srv := e2e.StartServer(t, "--rate-limit", "export=6/1m", "--max-batch-items", "5")
 	key := srv.AdminKey
 	content := []byte(strings.Repeat("abcdefghij", 100))
 	id := upload(t, srv, key, map[string]any{"filename": "a.bin", "tags": []string{"t"}}, content)
@@ -207,7 +207,7 @@ func TestServeStatusCodes(t *testing.T) {
 	do(t, srv, "GET", "/v1/exports/"+exp["id"].(string)+"/manifest?wait=1s", key, nil).status(200)
 	do(t, srv, "POST", "/v1/exports", key, map[string]any{"tag": "t"}).status(202)
 	rl := do(t, srv, "POST", "/v1/exports", key, map[string]any{"tag": "t"}).status(429, "rate_limited")
-	if rl.resp.Header.Get("Retry-After") == "" || rl.resp.Header.Get("RateLimit-Policy") != `"export";q=3;w=60` {
+	if rl.resp.Header.Get("Retry-After") == "" || rl.resp.Header.Get("RateLimit-Policy") != `"export";q=6;w=60` {
 		t.Fatalf("429 headers: %v", rl.resp.Header)
 	}
 	do(t, srv, "DELETE", "/v1/assets/"+id, key, nil).status(204)

@@ -26,6 +26,7 @@ type mediaSpec struct {
 	lang     string // audio language tag
 	subtitle bool   // add a mov_text subtitle stream
 	ext      string // "mp4", "mp3", "mkv"
+	rotate   int    // display rotation in degrees (mp4 only)
 }
 
 // genMedia writes a media file described by s into dir and returns its path.
@@ -73,6 +74,16 @@ func genMedia(t testing.TB, dir, name string, s mediaSpec) string {
 	args = append(args, "-t", dur, out)
 	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
 		t.Fatalf("generate %s: %v\n%s", name, err, b)
+	}
+	if s.rotate != 0 {
+		rotated := filepath.Join(dir, name+"-rotated."+s.ext)
+		args := []string{"-nostdin", "-v", "error", "-y", "-i", out, "-c", "copy", "-metadata:s:v:0", "rotate=" + strconv.Itoa(s.rotate), rotated}
+		if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+			t.Fatalf("rotate %s: %v\n%s", name, err, b)
+		}
+		if err := os.Rename(rotated, out); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return out
 }

@@ -18,6 +18,7 @@ func TestRun(t *testing.T) {
 	big := genMedia(t, dir, "big", mediaSpec{size: "960x540", seconds: 1, audio: true, channels: 2, ext: "mkv"})
 	silent := genMedia(t, dir, "silent", mediaSpec{size: "320x240", seconds: 1, ext: "mp4"})
 	tone := genMedia(t, dir, "tone", mediaSpec{seconds: 2, audio: true, ext: "mp3"})
+	phone := genMedia(t, dir, "phone", mediaSpec{size: "640x360", seconds: 1, rotate: 90, ext: "mp4"})
 
 	tests := []struct {
 		name     string
@@ -32,6 +33,7 @@ func TestRun(t *testing.T) {
 		{"no upscale", small, "mp4_1080p", KindVideo, "h264", "aac", 640, 360, 2},
 		{"downscale", big, "mp4_480p", KindVideo, "h264", "aac", 854, 480, 1},
 		{"540p asked for 720p", big, "mp4_720p", KindVideo, "h264", "aac", 960, 540, 1},
+		{"rotated portrait video", phone, "mp4_480p", KindVideo, "h264", "", 360, 640, 1},
 		{"video without audio", silent, "mp4_720p", KindVideo, "h264", "", 320, 240, 1},
 		{"audio from video", small, "audio_m4a", KindAudio, "", "aac", 0, 0, 2},
 		{"audio from mp3", tone, "audio_m4a", KindAudio, "", "aac", 0, 0, 2},

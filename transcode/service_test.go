@@ -53,7 +53,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) service(mutate func(*Deps)) *Service {
 	e.t.Helper()
 	d := Deps{Store: e.store, Blobs: e.blobs, Logger: testLogger(e.t),
-		Config: Config{Workers: 1, Lease: 3 * time.Second, PollInterval: 50 * time.Millisecond, TempDir: e.t.TempDir()}}
+		Config: Config{Workers: 1, Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond, TempDir: e.t.TempDir()}}
 	if mutate != nil {
 		mutate(&d)
 	}

@@ -39,6 +39,10 @@ type Config struct {
 	// RenditionTTL purges renditions not used for this long; they are
 	// rebuilt on demand. 0 keeps them forever.
 	RenditionTTL time.Duration
+	// MinFreeBytes, when positive, purges the least recently used
+	// renditions while the disk holding TempDir has less free space than
+	// this (disk pressure). Originals are never purged.
+	MinFreeBytes int64
 	// TempDir holds sources copied out of non-file blob stores and outputs
 	// being encoded (default os.TempDir()). Put it on the data disk.
 	TempDir string

@@ -632,3 +632,38 @@ func TestEstimateSeconds(t *testing.T) {
 		t.Fatalf("estimate half done = %d, want 5", got)
 	}
 }
+
+func TestPurgeForSpace(t *testing.T) {
+	requireFFmpeg(t)
+	e := newEnv(t)
+	s := e.service(nil)
+	a := e.asset(s, genMedia(t, e.dir, "src", mediaSpec{size: "160x90", seconds: 1, ext: "mp4"}))
+	ctx := context.Background()
+	_, job, err := s.Ensure(ctx, a, "thumbnail_jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, s)
+	if j := e.waitJob(job.ID, terminal); j.Status != store.JobSucceeded {
+		t.Fatalf("job = %+v", j)
+	}
+	stop()
+	free, ok := freeBytes(s.cfg.TempDir)
+	if !ok {
+		t.Skip("SKIPPED: free disk space is not known on this system")
+	}
+	s.cfg.MinFreeBytes = free / 2 // plenty of room: nothing to do
+	if n, err := s.PurgeForSpace(ctx); err != nil || n != 0 {
+		t.Fatalf("purge with room to spare: %d %v", n, err)
+	}
+	s.cfg.MinFreeBytes = free + 1<<50 // never enough: every rendition goes, originals stay
+	if n, err := s.PurgeForSpace(ctx); err != nil || n != 1 {
+		t.Fatalf("purge under pressure: %d %v", n, err)
+	}
+	if _, err := e.blobs.Stat(ctx, a.BlobKey); err != nil {
+		t.Fatalf("original gone: %v", err)
+	}
+	if rend, job, err := s.Ensure(ctx, a, "thumbnail_jpg"); err != nil || rend != nil || job == nil {
+		t.Fatalf("Ensure after purge = %v %v %v; want a new job", rend, job, err)
+	}
+}

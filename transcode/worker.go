@@ -38,7 +38,7 @@ func (s *Service) Run(ctx context.Context) error {
 	} else {
 		s.log.Warn("renditions disabled", "reason", s.available)
 	}
-	if s.cfg.RenditionTTL > 0 {
+	if s.cfg.RenditionTTL > 0 || s.cfg.MinFreeBytes > 0 {
 		wg.Go(func() { s.purgeLoop(ctx) })
 	}
 	wg.Wait()

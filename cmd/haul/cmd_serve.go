@@ -41,6 +41,8 @@ type serveOptions struct {
 	Workers      int
 	JobTimeout   time.Duration
 	RenditionTTL time.Duration
+	// RenditionMinFree purges renditions while the data disk has less free space (0: off).
+	RenditionMinFree int64
 }
 
 // backendOptions say where metadata and bytes live.
@@ -112,6 +114,11 @@ finish (up to --shutdown-timeout).`,
 			if opts.Workers, err = cfg.Int("workers"); err != nil {
 				return withExit(exitUsage, err)
 			}
+			if v := cfg.String("rendition_min_free"); v != "" {
+				if opts.RenditionMinFree, err = parseByteSize(v); err != nil {
+					return usageErrorf("--rendition-min-free: %v", err)
+				}
+			}
 			for key, dst := range map[string]*time.Duration{"download_ttl": &opts.DownloadTTL, "manifest_ttl": &opts.ManifestTTL, "shutdown_timeout": &opts.ShutdownTimeout,
 				"job_timeout": &opts.JobTimeout, "rendition_ttl": &opts.RenditionTTL} {
 				if *dst, err = cfg.Duration(key); err != nil {
@@ -138,6 +145,7 @@ finish (up to --shutdown-timeout).`,
 	f.Int("workers", 0, "rendition jobs (ffmpeg processes) run at once (default: number of CPUs)")
 	f.Duration("job-timeout", 30*time.Minute, "longest one rendition job may run")
 	f.Duration("rendition-ttl", 0, "purge renditions unused for this long, e.g. 720h; rebuilt on demand (default: keep)")
+	f.String("rendition-min-free", "", "purge least recently used renditions while the data disk has less free space, e.g. 5G (default: off)")
 	return cmd
 }
 
@@ -305,7 +313,7 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	}
 	renditions, err := transcode.New(transcode.Deps{
 		Store: st, Blobs: blobs, Logger: log.With("component", "transcode"),
-		Config: transcode.Config{Workers: opts.Workers, JobTimeout: opts.JobTimeout, RenditionTTL: opts.RenditionTTL, TempDir: tmp},
+		Config: transcode.Config{Workers: opts.Workers, JobTimeout: opts.JobTimeout, RenditionTTL: opts.RenditionTTL, MinFreeBytes: opts.RenditionMinFree, TempDir: tmp},
 	})
 	if err != nil {
 		return err

@@ -40,19 +40,10 @@ func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
 	if err := t.q.QueryRowContext(ctx, "SELECT max(id) FROM events").Scan(&last); err != nil {
 		return dbErr("append event", err)
 	}
-	if e.ID != "" {
-		if !store.HasPrefix(e.ID, store.PrefixEvent) {
-			return store.Errorf(store.EINVALID, "event id %q is not an evt_ id", e.ID)
-		}
-		if last.Valid && e.ID <= last.String {
-			return store.Errorf(store.ECONFLICT, "event id %s does not sort after %s", e.ID, last.String)
-		}
-	} else {
-		e.ID = store.NewIDAt(store.PrefixEvent, t.db.Now())
-		if last.Valid && e.ID <= last.String {
-			lt, _ := store.IDTime(last.String)
-			e.ID = store.NewIDAt(store.PrefixEvent, lt.Add(time.Millisecond))
-		}
+	e.ID = store.NewIDAt(store.PrefixEvent, t.db.Now())
+	if last.Valid && e.ID <= last.String {
+		lt, _ := store.IDTime(last.String)
+		e.ID = store.NewIDAt(store.PrefixEvent, lt.Add(time.Millisecond))
 	}
 	if _, err := t.q.ExecContext(ctx, "INSERT INTO events ("+eventCols+") VALUES (?, ?, ?, ?, ?)",
 		e.ID, e.TenantID, e.Type, string(e.Data), ts(e.CreatedAt)); err != nil {

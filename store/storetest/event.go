@@ -78,19 +78,6 @@ func testEvents(t *testing.T, s store.Store) {
 		t.Fatalf("since filter = %d events", len(list))
 	}
 
-	// Imports keep their IDs if they sort last.
-	imported := &store.Event{ID: store.NewIDAt(store.PrefixEvent, time.Now().Add(time.Hour)), TenantID: tn.ID, Type: "x"}
-	must(t, s.AppendEvent(ctx(t), imported))
-	if _, err := s.GetEvent(ctx(t), tn.ID, imported.ID); err != nil {
-		t.Fatalf("imported event: %v", err)
-	}
-	wantCode(t, s.AppendEvent(ctx(t), &store.Event{ID: ids[0], TenantID: tn.ID, Type: "x"}), store.ECONFLICT)
-	wantCode(t, s.AppendEvent(ctx(t), &store.Event{ID: "bogus", TenantID: tn.ID, Type: "x"}), store.EINVALID)
-	next1 := &store.Event{TenantID: tn.ID, Type: "x"}
-	must(t, s.AppendEvent(ctx(t), next1))
-	if next1.ID <= imported.ID {
-		t.Fatalf("event after an import got %s <= %s", next1.ID, imported.ID)
-	}
 }
 
 // testEventsConcurrentPaging has writers append while a reader pages with

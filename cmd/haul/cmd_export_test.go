@@ -340,3 +340,15 @@ func FuzzReadAssetIDs(f *testing.F) {
 		}
 	})
 }
+
+func TestExportInvalidManifestExitsUsage(t *testing.T) {
+	f, opts, _, _, ids := exportFixture(t, "tok-export")
+	opts.IDs = ids[:1]
+	f.mu.Lock()
+	f.manifestOverride = `{"version":2,"items":[]}`
+	f.mu.Unlock()
+	err := runExport(context.Background(), opts)
+	if exitCodeOf(err) != exitUsage || !strings.Contains(err.Error(), "unsupported version 2") {
+		t.Errorf("err = %v (exit %d), want a manifest error exiting 2", err, exitCodeOf(err))
+	}
+}

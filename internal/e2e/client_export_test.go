@@ -186,7 +186,8 @@ func TestCLIExportResumesAfterSIGKILL(t *testing.T) {
 	args := []string{"--server", srv.URL, "--token", srv.AdminKey, "export", ids[0], "--format", "original", "-o", dir}
 
 	// A slow first run, killed once a good part of the file is on disk.
-	cmd := exec.Command(e2e.Binary(t), append(args, "--limit-rate", "4M")...)
+	const rate = 2 << 20
+	cmd := exec.Command(e2e.Binary(t), append(args, "--limit-rate", "2M")...)
 	cmd.Env = e2e.Env(t)
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
@@ -244,8 +245,10 @@ func TestCLIExportResumesAfterSIGKILL(t *testing.T) {
 	if !replayed {
 		t.Error("the re-run created a new export instead of continuing the first")
 	}
-	// At most 10% of the file may be fetched twice.
-	if received < 0 || received > size-onDisk+size/10 {
+	// What was on disk is not fetched again, except what arrived after the
+	// journal's last checkpoint (at most about a second of transfer; two
+	// seconds allowed for a loaded machine).
+	if received < 0 || received >= size || received > size-onDisk+2*rate {
 		t.Errorf("re-run received %d bytes; %d of %d were on disk already", received, onDisk, size)
 	}
 	cliCheckSums(t, dir, files)

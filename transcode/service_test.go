@@ -216,6 +216,13 @@ func TestWorkerMakesRendition(t *testing.T) {
 	if got := e.events(); len(got) != 1 || got[0] != store.EventJobSucceeded {
 		t.Fatalf("events = %v", got)
 	}
+	// Estimates learn the measured speed, also in a new process.
+	want := meta.SourceDuration / meta.EncodeSeconds
+	for _, svc := range []*Service{s, e.service(nil)} {
+		if got := svc.speeds.speed(ctx, svc, "mp4_1080p"); got != want {
+			t.Errorf("speed = %v, want %v (measured)", got, want)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(finished) != 2 || finished[0] != store.JobProcessing || finished[1] != store.JobSucceeded {

@@ -113,6 +113,8 @@ func (s *Service) process(ctx context.Context, owner string, job *store.Job) {
 	<-hbDone
 
 	switch {
+	case err == nil:
+		// Done, even if shutdown began meanwhile: record it rather than redo it.
 	case ctx.Err() != nil:
 		// Shutting down: hand the job back at once instead of waiting for the lease.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -126,30 +128,27 @@ func (s *Service) process(ctx context.Context, owner string, job *store.Job) {
 	case errors.Is(context.Cause(runCtx), errLeaseLost):
 		log.Warn("job abandoned: lease lost to another worker")
 		return
-	case err != nil:
+	default:
 		s.fail(ctx, log, owner, job, err.Error())
 		return
 	}
 	var done *store.Job
-	err = s.store.WithTx(ctx, func(tx store.Tx) error {
-		j, err := tx.CompleteJob(ctx, job.ID, owner, rend, s.now())
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer ccancel()
+	err = s.store.WithTx(cctx, func(tx store.Tx) error {
+		j, err := tx.CompleteJob(cctx, job.ID, owner, rend, s.now())
 		if err != nil {
 			return err
 		}
 		done = j
-		return appendJobEvent(ctx, tx, store.EventJobSucceeded, j, rend)
+		return appendJobEvent(cctx, tx, store.EventJobSucceeded, j, rend)
 	})
 	if err != nil {
 		log.Error("complete job", "err", err)
 		return
 	}
-	if took := done.FinishedAt.Sub(done.StartedAt).Seconds(); took > 0 {
-		var meta struct {
-			Duration float64 `json:"source_duration"`
-		}
-		if json.Unmarshal(rend.Metadata, &meta) == nil && meta.Duration > 0 {
-			s.speeds.record(job.Format, meta.Duration/took)
-		}
+	if speed, ok := measuredSpeed(rend.Metadata); ok {
+		s.speeds.record(job.Format, speed)
 	}
 	log.Info("job succeeded", "blob", rend.BlobKey, "size", rend.Size)
 	s.notify(ctx, done)

@@ -674,3 +674,47 @@ func TestPurgeForSpace(t *testing.T) {
 		t.Fatalf("Ensure after purge = %v %v %v; want a new job", rend, job, err)
 	}
 }
+
+func TestWorkerPoolIsBounded(t *testing.T) {
+	requireFFmpeg(t)
+	e := newEnv(t)
+	s := e.service(func(d *Deps) { d.Config.Workers = 2 })
+	ctx := context.Background()
+	var jobs []string
+	for i := range 4 {
+		a := e.asset(s, genMedia(t, e.dir, "src"+string(rune('a'+i)), mediaSpec{size: "320x180", seconds: 3, ext: "mp4"}))
+		_, job, err := s.Ensure(ctx, a, "mp4_480p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, job.ID)
+	}
+	run(t, s)
+	most := 0
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		most = max(most, ffmpegsUsing(t, s.cfg.TempDir))
+		n, err := e.store.CountJobs(ctx, store.JobProcessing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 2 {
+			t.Fatalf("%d jobs processing with 2 workers", n)
+		}
+		done, err := e.store.CountJobs(ctx, store.JobSucceeded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done == len(jobs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs done", done, len(jobs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if most > 2 || most == 0 {
+		t.Fatalf("at most %d ffmpeg processes seen at once, want 1 or 2", most)
+	}
+	t.Logf("at most %d ffmpeg processes at once", most)
+}

@@ -149,11 +149,14 @@ func (s *Server) handleAssetList() http.Handler {
 		}
 		f := store.AssetFilter{Tag: r.URL.Query().Get("tag"), Page: page}
 		if st := r.URL.Query().Get("state"); st != "" {
-			f.States = []store.AssetState{store.AssetState(st)}
+			switch state := store.AssetState(st); state {
+			case store.AssetCreated, store.AssetUploaded, store.AssetScanning, store.AssetAvailable, store.AssetQuarantined, store.AssetDeleted:
+				f.States = []store.AssetState{state}
+			default:
+				return Errorf(CodeValidationFailed, "state must be one of created, uploaded, scanning, available, quarantined, deleted")
+			}
 		}
-		done := s.metrics.storeOp("list_assets")
 		assets, next, err := s.store.ListAssets(r.Context(), tenantOf(r.Context()), f)
-		done()
 		if err != nil {
 			return fmt.Errorf("list assets: %w", err)
 		}
@@ -168,8 +171,6 @@ func (s *Server) handleAssetList() http.Handler {
 
 // getAsset returns the caller's asset named in the path.
 func (s *Server) getAsset(r *http.Request) (*store.Asset, error) {
-	done := s.metrics.storeOp("get_asset")
-	defer done()
 	a, err := s.store.GetAsset(r.Context(), tenantOf(r.Context()), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "no asset %q", r.PathValue("id"))

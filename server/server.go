@@ -30,6 +30,10 @@ type Config struct {
 	TrustProxy []*net.IPNet
 	// RateLimits per class; nil disables rate limiting.
 	RateLimits map[string]Limit
+	// SharedRateLimits keeps rate-limit buckets in the store, so replicas
+	// sharing it share each budget (one store write per limited request);
+	// otherwise each process counts in memory.
+	SharedRateLimits bool
 	// MaxUploadSize caps asset content (default 64 GiB).
 	MaxUploadSize int64
 	// MaxBodySize caps JSON request bodies (default 4 MiB).
@@ -129,7 +133,7 @@ type Server struct {
 	deliveries DeliveryHook
 	cfg        Config
 	signer     *Signer
-	limiter    *rateLimiter
+	limiter    limiter
 	metrics    *metrics
 	mux        *http.ServeMux
 	handler    http.Handler
@@ -173,7 +177,11 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		s.bus = NewLocalBroadcaster()
 	}
 	if s.cfg.RateLimits != nil {
-		s.limiter = newRateLimiter(s.cfg.RateLimits, s.now)
+		local := newRateLimiter(s.cfg.RateLimits, s.now)
+		s.limiter = local
+		if s.cfg.SharedRateLimits {
+			s.limiter = &sharedLimiter{limits: s.cfg.RateLimits, st: s.store, now: s.now, local: local}
+		}
 	}
 	s.metrics = newMetrics(func() float64 {
 		n, err1 := s.store.CountJobs(context.Background(), store.JobQueued)
@@ -183,6 +191,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		}
 		return float64(n + m)
 	})
+	s.store = timedStore{Store: s.store, m: s.metrics}
 	signer, err := loadSigner(ctx, s.store, s.now)
 	if err != nil {
 		return nil, err

@@ -29,7 +29,12 @@ func newAdminCmd(app *App) *cobra.Command {
 		Long: `Manage tenants and API keys directly in a server's store: the SQLite
 database under --data (the server may be running), or --db.
 
-API keys are shown once, when made; only their hash is stored.`,
+API keys are shown once, when made; only their hash is stored.
+
+EXIT STATUS
+  0  done
+  1  runtime error (no such tenant or key, store unreachable)
+  2  usage error (bad scope, bad tenant name)`,
 		Example: `  haul admin tenant create acme
   haul admin key create --tenant acme --scopes read,export --name ci
   haul admin key list --tenant acme

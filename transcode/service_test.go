@@ -718,3 +718,35 @@ func TestWorkerPoolIsBounded(t *testing.T) {
 	}
 	t.Logf("at most %d ffmpeg processes at once", most)
 }
+
+func TestBackfillMediaAfterFFmpegArrives(t *testing.T) {
+	requireFFmpeg(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	without := e.service(func(d *Deps) {
+		d.Tools = Tools{FFmpeg: filepath.Join(e.dir, "none"), FFprobe: filepath.Join(e.dir, "none")}
+	})
+	video := e.asset(without, genMedia(t, e.dir, "v", mediaSpec{size: "160x90", seconds: 1, ext: "mp4"}))
+	pdf := e.asset(without, notMedia(t, e.dir))
+	if video.Media != nil {
+		t.Fatalf("media without ffmpeg: %s", video.Media)
+	}
+	with := e.service(nil)
+	if n, err := with.Backfill(ctx); err != nil || n != 1 {
+		t.Fatalf("Backfill = %d, %v; want the video probed", n, err)
+	}
+	got, err := e.store.GetAsset(ctx, e.tenant, video.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := MediaOf(got); !m.IsVideo() || m.Width != 160 {
+		t.Fatalf("backfilled media = %s", got.Media)
+	}
+	if got, _ := e.store.GetAsset(ctx, e.tenant, pdf.ID); got.Media != nil {
+		t.Fatalf("pdf media = %s", got.Media)
+	}
+	// Done once: nothing to do on the next start.
+	if n, err := with.Backfill(ctx); err != nil || n != 0 {
+		t.Fatalf("second Backfill = %d, %v", n, err)
+	}
+}

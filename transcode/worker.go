@@ -32,6 +32,13 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if s.available == nil {
 		wg.Go(func() { s.dispatch(ctx) })
+		wg.Go(func() {
+			if n, err := s.Backfill(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("probe uploads made without ffmpeg", "err", err)
+			} else if n > 0 {
+				s.log.Info("probed uploads made without ffmpeg", "assets", n)
+			}
+		})
 	} else {
 		s.log.Warn("renditions disabled", "reason", s.available)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"path"
 	"slices"
@@ -257,6 +258,7 @@ func (s *Server) handleAssetPatch() http.Handler {
 		if err != nil {
 			return err
 		}
+		s.assets.forget(a.TenantID, a.ID)
 		return encode(w, http.StatusOK, viewAsset(a, s.baseURL(r)))
 	})
 }
@@ -267,6 +269,7 @@ func (s *Server) handleAssetPatch() http.Handler {
 func (s *Server) handleAssetDelete() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		tenant, id := tenantOf(r.Context()), r.PathValue("id")
+		defer s.assets.forget(tenant, id)
 		err := s.store.WithTx(r.Context(), func(tx store.Tx) error {
 			a, err := tx.UpdateAsset(r.Context(), tenant, id, s.now(), func(a *store.Asset) error {
 				if a.State == store.AssetDeleted {
@@ -336,7 +339,7 @@ func (s *Server) handleAssetUpload() http.Handler {
 			return Errorf(CodeTooLarge, "content of %d bytes exceeds the upload limit of %d bytes", r.ContentLength, s.cfg.MaxUploadSize)
 		}
 		// The cap is enforced here, whatever the blob store does with MaxSize.
-		body := &capReader{r: r.Body, left: s.cfg.MaxUploadSize}
+		body := &capReader{r: r.Body, left: s.cfg.MaxUploadSize, rc: http.NewResponseController(w), idle: s.cfg.UploadIdleTimeout}
 		info, err := s.blobs.Put(r.Context(), body, blob.PutOptions{ExpectSHA256: want, SizeHint: r.ContentLength, MaxSize: s.cfg.MaxUploadSize + 1})
 		switch {
 		case body.over:
@@ -344,7 +347,11 @@ func (s *Server) handleAssetUpload() http.Handler {
 		case errors.Is(err, blob.ErrDigestMismatch):
 			return Errorf(CodeDigestMismatch, "the uploaded bytes do not match Repr-Digest; nothing was stored")
 		case err != nil:
-			if r.Context().Err() != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return Errorf(CodeRequestTimeout, "the upload stalled for %s; nothing was stored", s.cfg.UploadIdleTimeout)
+			}
+			if r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
 				return Errorf(CodeBadRequest, "upload interrupted: %v", err)
 			}
 			return fmt.Errorf("store content of %s: %w", a.ID, err)
@@ -371,10 +378,14 @@ func (s *Server) handleAssetUpload() http.Handler {
 }
 
 // capReader fails once more than left bytes are read, and says so in over.
+// With rc set, each read first moves the connection's read deadline idle
+// ahead: an upload may be slow, but one that stalls is cut off.
 type capReader struct {
 	r    io.Reader
 	left int64
 	over bool
+	rc   *http.ResponseController
+	idle time.Duration
 }
 
 var errUploadTooLarge = errors.New("upload exceeds the size limit")
@@ -385,6 +396,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 	}
 	if int64(len(p)) > c.left+1 {
 		p = p[:c.left+1]
+	}
+	if c.rc != nil && c.idle > 0 {
+		_ = c.rc.SetReadDeadline(time.Now().Add(c.idle))
 	}
 	n, err := c.r.Read(p)
 	if int64(n) > c.left {

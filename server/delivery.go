@@ -156,7 +156,13 @@ func (s *Server) handleDelivery() http.Handler {
 				return err
 			}
 		}
-		a, err := s.store.GetAsset(ctx, t.TenantID, t.AssetID)
+		a := s.assets.get(t.TenantID, t.AssetID, s.now())
+		if a == nil {
+			a, err = s.store.GetAsset(ctx, t.TenantID, t.AssetID)
+			if err == nil {
+				s.assets.put(a, s.now())
+			}
+		}
 		if errors.Is(err, store.ErrNotFound) || (err == nil && a.State == store.AssetDeleted) {
 			return Errorf(CodeGone, "asset %s no longer exists", t.AssetID)
 		}

@@ -271,3 +271,21 @@ func TestSharedRateLimits(t *testing.T) {
 		t.Fatalf("headers %v", r.Header)
 	}
 }
+
+func TestAdminScopeIsPerTenant(t *testing.T) {
+	e := newEnv(t)
+	acmeAdmin := e.newKey("acme", "admin")
+	e.want(e.do("GET", "/v1/tenants", acmeAdmin, nil), http.StatusForbidden, CodeForbidden)
+	e.want(e.do("POST", "/v1/tenants", acmeAdmin, map[string]any{"name": "evil"}), http.StatusForbidden, CodeForbidden)
+	e.want(e.do("POST", "/v1/keys", acmeAdmin, map[string]any{"tenant": DefaultTenant, "scopes": []string{"admin"}}), http.StatusNotFound, CodeNotFound)
+	e.want(e.do("GET", "/v1/keys?tenant="+DefaultTenant, acmeAdmin, nil), http.StatusNotFound, CodeNotFound)
+	// Its own tenant is fine.
+	r := e.do("POST", "/v1/keys", acmeAdmin, map[string]any{"scopes": []string{"read"}})
+	e.want(r, http.StatusCreated)
+	// The operator manages every tenant.
+	e.want(e.do("POST", "/v1/keys", e.admin, map[string]any{"tenant": "acme", "scopes": []string{"read"}}), http.StatusCreated)
+	e.want(e.do("GET", "/v1/keys?tenant=acme", e.admin, nil), http.StatusOK)
+	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "beta"}), http.StatusCreated)
+	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "beta"}), http.StatusConflict, CodeConflict)
+	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "Bad Name"}), http.StatusUnprocessableEntity, CodeValidationFailed)
+}

@@ -36,6 +36,9 @@ type Config struct {
 	SharedRateLimits bool
 	// MaxUploadSize caps asset content (default 64 GiB).
 	MaxUploadSize int64
+	// UploadIdleTimeout cuts off an upload that sends nothing for this long
+	// (default 60 s).
+	UploadIdleTimeout time.Duration
 	// MaxBodySize caps JSON request bodies (default 4 MiB).
 	MaxBodySize int64
 	// MaxBatchItems caps export items (default 10 000).
@@ -65,6 +68,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.MaxUploadSize <= 0 {
 		c.MaxUploadSize = 64 << 30
+	}
+	if c.UploadIdleTimeout <= 0 {
+		c.UploadIdleTimeout = 60 * time.Second
 	}
 	if c.MaxBodySize <= 0 {
 		c.MaxBodySize = 4 << 20
@@ -139,6 +145,8 @@ type Server struct {
 	handler    http.Handler
 	patterns   []string
 
+	assets *assetCache
+
 	touchMu sync.Mutex
 	touched map[string]time.Time
 
@@ -164,7 +172,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		store: deps.Store, blobs: deps.Blobs, log: deps.Logger, now: deps.Now,
 		renditions: deps.Renditions, prober: deps.Prober, bus: deps.Broadcaster,
 		deliveries: deps.Deliveries, cfg: deps.Config, touched: map[string]time.Time{},
-		draining: make(chan struct{}),
+		draining: make(chan struct{}), assets: newAssetCache(time.Second, 10000),
 	}
 	s.cfg.defaults()
 	if s.log == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"sync"
 )
 
@@ -90,16 +91,12 @@ func (t *speedTable) seed(ctx context.Context, s *Service, format string) {
 	var speeds []float64
 	for i := len(jobs) - 1; i >= 0; i-- {
 		j := jobs[i]
-		took := j.FinishedAt.Sub(j.StartedAt).Seconds()
-		if took <= 0 {
-			continue
-		}
-		a, err := s.store.GetAsset(ctx, j.TenantID, j.AssetID)
+		r, err := s.store.GetRenditionByID(ctx, j.TenantID, j.RenditionID)
 		if err != nil {
 			continue
 		}
-		if m := MediaOf(a); m != nil && m.Duration > 0 {
-			speeds = append(speeds, m.Duration/took)
+		if speed, ok := measuredSpeed(r.Metadata); ok {
+			speeds = append(speeds, speed)
 		}
 	}
 	t.mu.Lock()
@@ -108,6 +105,19 @@ func (t *speedTable) seed(ctx context.Context, s *Service, format string) {
 	if r := t.recent[format]; len(r) > speedWindow {
 		t.recent[format] = r[len(r)-speedWindow:]
 	}
+}
+
+// measuredSpeed reads the speed of the encode that made a rendition
+// (source seconds per second of encoding) from its metadata.
+func measuredSpeed(metadata []byte) (float64, bool) {
+	var m struct {
+		SourceDuration float64 `json:"source_duration"`
+		EncodeSeconds  float64 `json:"encode_seconds"`
+	}
+	if json.Unmarshal(metadata, &m) != nil || m.SourceDuration <= 0 || m.EncodeSeconds <= 0 {
+		return 0, false
+	}
+	return m.SourceDuration / m.EncodeSeconds, true
 }
 
 func randomHex(n int) string {

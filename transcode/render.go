@@ -150,6 +150,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // (and when ffmpeg is missing). obj's own file is used when it has one.
 func (s *Service) Probe(ctx context.Context, a *store.Asset, obj blob.Object) (json.RawMessage, error) {
 	if s.available != nil {
+		s.markBackfill(ctx)
 		return nil, nil
 	}
 	var path string

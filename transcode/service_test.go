@@ -216,6 +216,13 @@ func TestWorkerMakesRendition(t *testing.T) {
 	if got := e.events(); len(got) != 1 || got[0] != store.EventJobSucceeded {
 		t.Fatalf("events = %v", got)
 	}
+	// Estimates learn the measured speed, also in a new process.
+	want := meta.SourceDuration / meta.EncodeSeconds
+	for _, svc := range []*Service{s, e.service(nil)} {
+		if got := svc.speeds.speed(ctx, svc, "mp4_1080p"); got != want {
+			t.Errorf("speed = %v, want %v (measured)", got, want)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(finished) != 2 || finished[0] != store.JobProcessing || finished[1] != store.JobSucceeded {
@@ -665,5 +672,81 @@ func TestPurgeForSpace(t *testing.T) {
 	}
 	if rend, job, err := s.Ensure(ctx, a, "thumbnail_jpg"); err != nil || rend != nil || job == nil {
 		t.Fatalf("Ensure after purge = %v %v %v; want a new job", rend, job, err)
+	}
+}
+
+func TestWorkerPoolIsBounded(t *testing.T) {
+	requireFFmpeg(t)
+	e := newEnv(t)
+	s := e.service(func(d *Deps) { d.Config.Workers = 2 })
+	ctx := context.Background()
+	var jobs []string
+	for i := range 4 {
+		a := e.asset(s, genMedia(t, e.dir, "src"+string(rune('a'+i)), mediaSpec{size: "320x180", seconds: 3, ext: "mp4"}))
+		_, job, err := s.Ensure(ctx, a, "mp4_480p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, job.ID)
+	}
+	run(t, s)
+	most := 0
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		most = max(most, ffmpegsUsing(t, s.cfg.TempDir))
+		n, err := e.store.CountJobs(ctx, store.JobProcessing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 2 {
+			t.Fatalf("%d jobs processing with 2 workers", n)
+		}
+		done, err := e.store.CountJobs(ctx, store.JobSucceeded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done == len(jobs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs done", done, len(jobs))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if most > 2 || most == 0 {
+		t.Fatalf("at most %d ffmpeg processes seen at once, want 1 or 2", most)
+	}
+	t.Logf("at most %d ffmpeg processes at once", most)
+}
+
+func TestBackfillMediaAfterFFmpegArrives(t *testing.T) {
+	requireFFmpeg(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	without := e.service(func(d *Deps) {
+		d.Tools = Tools{FFmpeg: filepath.Join(e.dir, "none"), FFprobe: filepath.Join(e.dir, "none")}
+	})
+	video := e.asset(without, genMedia(t, e.dir, "v", mediaSpec{size: "160x90", seconds: 1, ext: "mp4"}))
+	pdf := e.asset(without, notMedia(t, e.dir))
+	if video.Media != nil {
+		t.Fatalf("media without ffmpeg: %s", video.Media)
+	}
+	with := e.service(nil)
+	if n, err := with.Backfill(ctx); err != nil || n != 1 {
+		t.Fatalf("Backfill = %d, %v; want the video probed", n, err)
+	}
+	got, err := e.store.GetAsset(ctx, e.tenant, video.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := MediaOf(got); !m.IsVideo() || m.Width != 160 {
+		t.Fatalf("backfilled media = %s", got.Media)
+	}
+	if got, _ := e.store.GetAsset(ctx, e.tenant, pdf.ID); got.Media != nil {
+		t.Fatalf("pdf media = %s", got.Media)
+	}
+	// Done once: nothing to do on the next start.
+	if n, err := with.Backfill(ctx); err != nil || n != 0 {
+		t.Fatalf("second Backfill = %d, %v", n, err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,19 +21,24 @@ const progressEvery = time.Second
 // maxErrorLen caps the failure reason stored on a job.
 const maxErrorLen = 2000
 
-// Run runs the worker pool until ctx is done: Config.Workers workers each
-// claim a job from the store (queued, or processing with an expired lease),
-// make its rendition, and claim the next. Jobs a worker holds when ctx
-// ends are put back in the queue for the next start or another replica.
-// Run also purges unused renditions when Config.RenditionTTL is set. It
-// returns nil after a clean shutdown; without ffmpeg it only waits.
+// Run runs the worker pool until ctx is done: while fewer than
+// Config.Workers jobs are running it claims the next one from the store
+// (queued, or processing with an expired lease) and makes its rendition.
+// Jobs running when ctx ends are put back in the queue for the next start
+// or another replica. Run also purges renditions when Config.RenditionTTL
+// or Config.MinFreeBytes is set. It returns nil after a clean shutdown;
+// without ffmpeg it only purges.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if s.available == nil {
-		for i := range s.cfg.Workers {
-			owner := s.owner + "#" + strconv.Itoa(i)
-			wg.Go(func() { s.work(ctx, owner) })
-		}
+		wg.Go(func() { s.dispatch(ctx) })
+		wg.Go(func() {
+			if n, err := s.Backfill(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("probe uploads made without ffmpeg", "err", err)
+			} else if n > 0 {
+				s.log.Info("probed uploads made without ffmpeg", "assets", n)
+			}
+		})
 	} else {
 		s.log.Warn("renditions disabled", "reason", s.available)
 	}
@@ -45,28 +49,52 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// work is one worker: claim, process, repeat; idle until woken or polled.
-func (s *Service) work(ctx context.Context, owner string) {
+// dispatch claims jobs while a worker slot is free and runs each in its
+// own goroutine; one claimer keeps an idle server to one store query per
+// poll interval.
+func (s *Service) dispatch(ctx context.Context) {
+	slots := make(chan struct{}, s.cfg.Workers)
+	var running sync.WaitGroup
+	defer running.Wait()
 	backoff := s.cfg.PollInterval
-	for ctx.Err() == nil {
-		job, err := s.store.ClaimJob(ctx, owner, s.now(), s.cfg.Lease)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.Error("claim job", "worker", owner, "err", err)
-			s.sleep(ctx, backoff, false)
-			backoff = min(backoff*2, 30*time.Second)
-			continue
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
 		}
-		backoff = s.cfg.PollInterval
-		if job == nil {
-			s.sleep(ctx, s.cfg.PollInterval, true)
-			continue
+		job := s.claim(ctx, &backoff)
+		if job == nil { // ctx done
+			return
 		}
-		s.Wake() // another idle worker may find more work
-		s.process(ctx, owner, job)
+		running.Go(func() {
+			defer func() { <-slots }()
+			s.process(ctx, s.owner, job)
+		})
 	}
+}
+
+// claim waits for a claimable job and claims it; nil once ctx is done.
+func (s *Service) claim(ctx context.Context, backoff *time.Duration) *store.Job {
+	for ctx.Err() == nil {
+		job, err := s.store.ClaimJob(ctx, s.owner, s.now(), s.cfg.Lease)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Error("claim job", "owner", s.owner, "err", err)
+			s.sleep(ctx, *backoff, false)
+			*backoff = min(*backoff*2, 30*time.Second)
+		case job == nil:
+			*backoff = s.cfg.PollInterval
+			s.sleep(ctx, s.cfg.PollInterval, true)
+		default:
+			*backoff = s.cfg.PollInterval
+			return job
+		}
+	}
+	return nil
 }
 
 // sleep waits for d, ctx, or (when wakeable) a Wake.
@@ -89,7 +117,7 @@ var errLeaseLost = errors.New("lease lost")
 
 // process makes one claimed job's rendition and completes or fails it.
 func (s *Service) process(ctx context.Context, owner string, job *store.Job) {
-	log := s.log.With("job", job.ID, "asset", job.AssetID, "format", job.Format, "worker", owner, "attempt", job.Attempts)
+	log := s.log.With("job", job.ID, "asset", job.AssetID, "format", job.Format, "owner", owner, "attempt", job.Attempts)
 	log.Info("job claimed")
 	if job.Attempts > s.cfg.MaxAttempts {
 		// Claimed again and again without finishing: each attempt ended with
@@ -113,6 +141,8 @@ func (s *Service) process(ctx context.Context, owner string, job *store.Job) {
 	<-hbDone
 
 	switch {
+	case err == nil:
+		// Done, even if shutdown began meanwhile: record it rather than redo it.
 	case ctx.Err() != nil:
 		// Shutting down: hand the job back at once instead of waiting for the lease.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -126,30 +156,27 @@ func (s *Service) process(ctx context.Context, owner string, job *store.Job) {
 	case errors.Is(context.Cause(runCtx), errLeaseLost):
 		log.Warn("job abandoned: lease lost to another worker")
 		return
-	case err != nil:
+	default:
 		s.fail(ctx, log, owner, job, err.Error())
 		return
 	}
 	var done *store.Job
-	err = s.store.WithTx(ctx, func(tx store.Tx) error {
-		j, err := tx.CompleteJob(ctx, job.ID, owner, rend, s.now())
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer ccancel()
+	err = s.store.WithTx(cctx, func(tx store.Tx) error {
+		j, err := tx.CompleteJob(cctx, job.ID, owner, rend, s.now())
 		if err != nil {
 			return err
 		}
 		done = j
-		return appendJobEvent(ctx, tx, store.EventJobSucceeded, j, rend)
+		return appendJobEvent(cctx, tx, store.EventJobSucceeded, j, rend)
 	})
 	if err != nil {
 		log.Error("complete job", "err", err)
 		return
 	}
-	if took := done.FinishedAt.Sub(done.StartedAt).Seconds(); took > 0 {
-		var meta struct {
-			Duration float64 `json:"source_duration"`
-		}
-		if json.Unmarshal(rend.Metadata, &meta) == nil && meta.Duration > 0 {
-			s.speeds.record(job.Format, meta.Duration/took)
-		}
+	if speed, ok := measuredSpeed(rend.Metadata); ok {
+		s.speeds.record(job.Format, speed)
 	}
 	log.Info("job succeeded", "blob", rend.BlobKey, "size", rend.Size)
 	s.notify(ctx, done)

@@ -73,6 +73,11 @@ client IP on public links (redeem, delivery). Change one with
 --rate-limit CLASS=N/WINDOW (repeatable), or turn all off with
 --rate-limit=off.
 
+Renditions (mp4_1080p, mp4_720p, mp4_480p, audio_m4a, thumbnail_jpg) are made
+by ffmpeg in a pool of --workers from a durable job queue; a job a killed
+server was running is picked up again. Without ffmpeg and ffprobe on PATH
+only the original format is served.
+
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
 finish (up to --shutdown-timeout).
 

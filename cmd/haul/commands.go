@@ -10,5 +10,6 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 		// serve, admin (server)
 		// export, get, upload, assets, jobs, exports (client)
 		// grant, webhook, events (grants and webhooks)
+		newWebhookCmd(app),
 	}
 }

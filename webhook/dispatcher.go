@@ -245,18 +245,17 @@ func (d *Dispatcher) work(ctx context.Context, endpoint string, queue []Delivery
 	}
 }
 
-// release gives claimed deliveries back without counting an attempt.
+// release gives claimed deliveries back without counting an attempt,
+// when the outbox can; otherwise their lease lapses.
 func (d *Dispatcher) release(queue []Delivery) {
-	if len(queue) == 0 {
+	r, ok := d.o.Outbox.(Releaser)
+	if len(queue) == 0 || !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	now := d.o.Now()
-	for _, dl := range queue {
-		if err := d.o.Outbox.Reschedule(ctx, dl.ID, dl.Attempts, now); err != nil {
-			d.o.Logger.Warn("webhook release failed", "delivery", dl.ID, "err", err)
-		}
+	if err := r.Release(ctx, d.o.Owner, queue); err != nil {
+		d.o.Logger.Warn("webhook release failed", "deliveries", len(queue), "err", err)
 	}
 }
 
@@ -273,13 +272,10 @@ func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) bool {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	log := d.o.Logger.With("endpoint", dl.EndpointID, "event", dl.EventID, "type", dl.EventType, "attempt", a.Number)
-	if err := d.o.Outbox.RecordAttempt(wctx, a); err != nil {
-		log.Warn("webhook attempt not recorded", "err", err)
-	}
 	if a.Success {
 		log.Info("webhook delivered", "status", a.StatusCode, "latency_ms", a.Latency.Milliseconds())
-		if err := d.o.Outbox.MarkDelivered(wctx, dl.ID, a.Number, a.At); err != nil {
-			log.Warn("webhook delivery not marked delivered", "err", err)
+		if err := d.o.Outbox.Finish(wctx, dl, d.o.Owner, a, Delivered, time.Time{}); err != nil {
+			log.Warn("webhook delivery not recorded", "err", err)
 		}
 		return false
 	}
@@ -287,17 +283,17 @@ func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) bool {
 	if ok {
 		next := d.o.Now().Add(delay)
 		log.Info("webhook attempt failed", "status", a.StatusCode, "err", a.Error, "retry_at", next.UTC().Format(time.RFC3339))
-		if err := d.o.Outbox.Reschedule(wctx, dl.ID, a.Number, next); err != nil {
-			log.Warn("webhook delivery not rescheduled", "err", err)
+		if err := d.o.Outbox.Finish(wctx, dl, d.o.Owner, a, Retry, next); err != nil {
+			log.Warn("webhook attempt not recorded", "err", err)
 		}
 		return false
 	}
 	log.Warn("webhook delivery dead, disabling endpoint", "status", a.StatusCode, "err", a.Error)
-	if err := d.o.Outbox.MarkDead(wctx, dl.ID, a.Number, a.At); err != nil {
-		log.Warn("webhook delivery not marked dead", "err", err)
+	if err := d.o.Outbox.Finish(wctx, dl, d.o.Owner, a, Dead, time.Time{}); err != nil {
+		log.Warn("webhook attempt not recorded", "err", err)
 	}
-	reason := fmt.Sprintf("event %s failed %d attempts; last: %s", dl.EventID, a.Number, a.Error)
-	if err := d.o.Outbox.DisableEndpoint(wctx, dl.EndpointID, a.At, reason); err != nil {
+	reason := fmt.Sprintf("event %s failed %d attempts over the retry schedule; last: %s", dl.EventID, a.Number, a.Error)
+	if err := d.o.Outbox.DisableEndpoint(wctx, dl, a.At, reason); err != nil {
 		log.Warn("webhook endpoint not disabled", "err", err)
 	}
 	return true

@@ -11,6 +11,8 @@ import (
 type Delivery struct {
 	// ID identifies the outbox row.
 	ID string
+	// TenantID owns the endpoint and the event.
+	TenantID string
 	// EndpointID is the receiving endpoint.
 	EndpointID string
 	// URL is where the webhook is POSTed.
@@ -76,21 +78,37 @@ type ClaimRequest struct {
 	SkipEndpoints []string
 }
 
+// Outcome is what a finished attempt does to its delivery.
+type Outcome int
+
+// Outcomes of an attempt.
+const (
+	// Delivered: the receiver answered 2xx; the delivery is done.
+	Delivered Outcome = iota
+	// Retry: the attempt failed; try again at the given time.
+	Retry
+	// Dead: the attempt failed and the retry schedule is exhausted.
+	Dead
+)
+
 // Outbox is the durable queue the dispatcher drains. The server implements
 // it on its store; deliveries are inserted in the same transaction as the
 // event that caused them. Disabled endpoints' deliveries are never claimed.
 type Outbox interface {
 	// Claim leases due deliveries of enabled endpoints.
 	Claim(ctx context.Context, req ClaimRequest) ([]Delivery, error)
-	// RecordAttempt appends an attempt to the delivery log.
-	RecordAttempt(ctx context.Context, a Attempt) error
-	// Reschedule releases the lease and sets the attempt count and the
-	// time of the next attempt.
-	Reschedule(ctx context.Context, deliveryID string, attempts int, next time.Time) error
-	// MarkDelivered ends a delivery successfully.
-	MarkDelivered(ctx context.Context, deliveryID string, attempts int, at time.Time) error
-	// MarkDead ends a delivery whose retry schedule is exhausted.
-	MarkDead(ctx context.Context, deliveryID string, attempts int, at time.Time) error
-	// DisableEndpoint stops deliveries to an endpoint that keeps failing.
-	DisableEndpoint(ctx context.Context, endpointID string, at time.Time, reason string) error
+	// Finish records the attempt and applies its outcome in one step:
+	// delivered, retry at next, or dead; the lease held by owner is
+	// released.
+	Finish(ctx context.Context, d Delivery, owner string, a Attempt, outcome Outcome, next time.Time) error
+	// DisableEndpoint stops deliveries to the endpoint of d, which keeps
+	// failing.
+	DisableEndpoint(ctx context.Context, d Delivery, at time.Time, reason string) error
+}
+
+// Releaser is an Outbox that can give claimed deliveries back before their
+// lease lapses, without counting an attempt (used at shutdown). Outboxes
+// without it let the lease lapse instead.
+type Releaser interface {
+	Release(ctx context.Context, owner string, deliveries []Delivery) error
 }

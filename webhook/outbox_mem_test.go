@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 	"sync"
@@ -84,41 +85,41 @@ func (m *memOutbox) Claim(_ context.Context, req ClaimRequest) ([]Delivery, erro
 	return out, nil
 }
 
-func (m *memOutbox) RecordAttempt(_ context.Context, a Attempt) error {
+func (m *memOutbox) Finish(_ context.Context, d Delivery, owner string, a Attempt, outcome Outcome, next time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	r := m.rows[d.ID]
+	if r.owner != owner {
+		return errors.New("lease lost")
+	}
 	m.attempts = append(m.attempts, a)
+	r.d.Attempts, r.owner = a.Number, ""
+	switch outcome {
+	case Delivered:
+		r.state = "delivered"
+	case Retry:
+		r.next = next
+	case Dead:
+		r.state = "dead"
+	}
 	return nil
 }
 
-func (m *memOutbox) Reschedule(_ context.Context, id string, attempts int, next time.Time) error {
+func (m *memOutbox) Release(_ context.Context, owner string, ds []Delivery) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.rows[id]
-	r.d.Attempts, r.next, r.owner = attempts, next, ""
+	for _, d := range ds {
+		if r := m.rows[d.ID]; r.owner == owner {
+			r.owner = ""
+		}
+	}
 	return nil
 }
 
-func (m *memOutbox) MarkDelivered(_ context.Context, id string, attempts int, _ time.Time) error {
+func (m *memOutbox) DisableEndpoint(_ context.Context, d Delivery, _ time.Time, reason string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := m.rows[id]
-	r.d.Attempts, r.state, r.owner = attempts, "delivered", ""
-	return nil
-}
-
-func (m *memOutbox) MarkDead(_ context.Context, id string, attempts int, _ time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.rows[id]
-	r.d.Attempts, r.state, r.owner = attempts, "dead", ""
-	return nil
-}
-
-func (m *memOutbox) DisableEndpoint(_ context.Context, id string, _ time.Time, reason string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.disabled[id] = reason
+	m.disabled[d.EndpointID] = reason
 	return nil
 }
 

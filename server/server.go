@@ -56,6 +56,10 @@ type Config struct {
 	// SigningGrace is how long a rotated-out URL-signing secret is still
 	// accepted (default 24 h).
 	SigningGrace time.Duration
+	// Grants tunes access grants and their public links.
+	Grants GrantConfig
+	// Webhooks tunes webhook endpoints.
+	Webhooks WebhookConfig
 }
 
 func (c *Config) defaults() {
@@ -138,6 +142,8 @@ type Server struct {
 	touchMu sync.Mutex
 	touched map[string]time.Time
 
+	grants grantState
+
 	drainOnce sync.Once
 	draining  chan struct{}
 
@@ -168,6 +174,9 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	}
 	if s.bus == nil {
 		s.bus = NewLocalBroadcaster()
+	}
+	if s.deliveries == nil {
+		s.deliveries = auditHook{s}
 	}
 	if s.cfg.RateLimits != nil {
 		s.limiter = newRateLimiter(s.cfg.RateLimits, s.now)

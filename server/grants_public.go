@@ -162,7 +162,7 @@ a.button{display:inline-block;margin-top:1.2rem;padding:.6rem 1.2rem;background:
 func writeGrantPage(w http.ResponseWriter, in grantInfoJSON, link string, now time.Time) error {
 	data := struct {
 		Filename, StatusText, Remaining, ExpiresISO, ExpiresText, ExpiresIn, Size, Link string
-		Active                                                                         bool
+		Active                                                                          bool
 	}{
 		Filename:    in.Filename,
 		Active:      in.Status == "active",

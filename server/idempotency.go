@@ -104,10 +104,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		sum := sha256.New()
-		io.WriteString(sum, r.Method+" "+r.URL.Path+"\n")
-		sum.Write(body)
-		fp := hex.EncodeToString(sum.Sum(nil))
+		fp := requestFingerprint(r.Method, r.URL.Path, body)
 		tenant := tenantOf(r.Context())
 		now := s.now()
 		rec := &store.IdempotencyRecord{
@@ -170,4 +167,12 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		completed = true
 	})
+}
+
+// requestFingerprint identifies a request for Idempotency-Key reuse checks.
+func requestFingerprint(method, path string, body []byte) string {
+	sum := sha256.New()
+	io.WriteString(sum, method+" "+path+"\n")
+	sum.Write(body)
+	return hex.EncodeToString(sum.Sum(nil))
 }

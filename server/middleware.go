@@ -236,6 +236,13 @@ func (s *Server) limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
+		// A JSON body has 30 s to arrive: slow clients cannot hold
+		// connections open by trickling bytes. (Not on GET: the deadline
+		// would also end long-polls, whose connection is read in the
+		// background.)
+		if r.Method == http.MethodPost || r.Method == http.MethodPatch {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Second))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -19,16 +19,19 @@ const (
 	EventAssetPurged = "asset.purged"
 )
 
-// eventJSON is the API form of an audit-log entry.
+// eventJSON is the API form of an audit-log entry: the webhook payload
+// ({type, timestamp, data}) with the event's id; created_at repeats
+// timestamp under the name other API objects use.
 type eventJSON struct {
 	ID        string          `json:"id"`
 	Type      string          `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
 	CreatedAt time.Time       `json:"created_at"`
 	Data      json.RawMessage `json:"data"`
 }
 
 func viewEvent(e *store.Event) eventJSON {
-	v := eventJSON{ID: e.ID, Type: e.Type, CreatedAt: e.CreatedAt.UTC(), Data: e.Data}
+	v := eventJSON{ID: e.ID, Type: e.Type, Timestamp: e.CreatedAt.UTC(), CreatedAt: e.CreatedAt.UTC(), Data: e.Data}
 	if len(v.Data) == 0 {
 		v.Data = json.RawMessage("{}")
 	}

@@ -231,7 +231,7 @@ func (s *Server) handleWebhookReplay() http.Handler {
 		return encode(w, http.StatusAccepted, struct {
 			WebhookID string    `json:"webhook_id"`
 			Since     time.Time `json:"since"`
-			Queued    int       `json:"queued"`
+			Replayed  int       `json:"replayed"`
 		}{e.ID, req.Since.UTC(), n})
 	})
 }

@@ -207,7 +207,7 @@ func TestWebhookRetriesRecordedAndReplayKeepsIDs(t *testing.T) {
 	// Replay re-sends with the original id and a fresh timestamp.
 	e.clock.Add(time.Hour)
 	var rep struct {
-		Queued int `json:"queued"`
+		Queued int `json:"replayed"`
 	}
 	e.must(http.StatusAccepted, "POST", "/v1/webhooks/"+all.ID+"/replay", map[string]any{"since": t0}, &rep)
 	if rep.Queued != 3 {

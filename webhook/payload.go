@@ -23,7 +23,7 @@ func EncodePayload(typ string, at time.Time, data json.RawMessage) ([]byte, erro
 	if len(data) == 0 {
 		data = json.RawMessage("{}")
 	}
-	b, err := json.Marshal(Payload{Type: typ, Timestamp: at.UTC().Truncate(time.Millisecond), Data: data})
+	b, err := json.Marshal(Payload{Type: typ, Timestamp: at.UTC(), Data: data})
 	if err != nil {
 		return nil, fmt.Errorf("encode webhook payload %s: %w", typ, err)
 	}

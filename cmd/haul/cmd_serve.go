@@ -36,6 +36,7 @@ type serveOptions struct {
 	DownloadTTL     time.Duration
 	ManifestTTL     time.Duration
 	ShutdownTimeout time.Duration
+	Access          accessServeOptions
 }
 
 // backendOptions say where metadata and bytes live.
@@ -109,6 +110,9 @@ finish (up to --shutdown-timeout).`,
 					return withExit(exitUsage, err)
 				}
 			}
+			if opts.Access, err = readAccessServeOptions(cfg); err != nil {
+				return err
+			}
 			return runServe(cmd.Context(), app, opts)
 		},
 	}
@@ -126,6 +130,7 @@ finish (up to --shutdown-timeout).`,
 	f.Duration("download-ttl", time.Hour, "life of download URLs from POST /v1/assets/{id}/downloads")
 	f.Duration("manifest-ttl", 15*time.Minute, "life of download URLs in export manifests")
 	f.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	addAccessServeFlags(f)
 	return cmd
 }
 
@@ -293,12 +298,14 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 			PublicURL: opts.PublicURL, TrustProxy: trust, RateLimits: limits,
 			MaxUploadSize: opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
 			DownloadURLTTL: opts.DownloadTTL, ManifestURLTTL: opts.ManifestTTL, ScanCommand: opts.ScanCommand,
+			Grants: opts.Access.grantConfig(), Webhooks: opts.Access.webhookConfig(),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	defer startAccessWorkers(ctx, st, blobs, log, opts.Access)() // webhook dispatcher and lifecycle worker, stopped first
 
 	hs := &http.Server{
 		Handler:           srv,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haulhq/haul/blob"
 	blobfs "github.com/haulhq/haul/blob/fs"
 	"github.com/haulhq/haul/store"
 	"github.com/haulhq/haul/store/sqlite"
@@ -51,7 +52,7 @@ type gwEnv struct {
 	data  string
 }
 
-func newGWEnv(t *testing.T, mutate func(*Config)) *gwEnv {
+func newGWEnv(t *testing.T, mutate func(*Config), withDeps ...func(*Deps)) *gwEnv {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -73,7 +74,11 @@ func newGWEnv(t *testing.T, mutate func(*Config)) *gwEnv {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := NewServer(ctx, Deps{Store: db, Blobs: blobs, Now: clock.Now, Logger: slog.New(slog.DiscardHandler), Config: cfg})
+	deps := Deps{Store: db, Blobs: blobs, Now: clock.Now, Logger: slog.New(slog.DiscardHandler), Config: cfg}
+	for _, f := range withDeps {
+		f(&deps)
+	}
+	srv, err := NewServer(ctx, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,3 +264,5 @@ func (e *gwEnv) otherTenant() string {
 	}
 	return e.newKey(tn.ID, store.ScopeAdmin)
 }
+
+func blobPutOpts() blob.PutOptions { return blob.PutOptions{SizeHint: -1} }

@@ -399,3 +399,80 @@ func TestGrantCreateValidation(t *testing.T) {
 		t.Fatal("a refused redemption was counted")
 	}
 }
+
+// gwRenditions offers one made-up format over the real store; the test
+// stores the rendition itself, playing the worker.
+type gwRenditions struct{ st store.Store }
+
+func (gwRenditions) Formats() []FormatInfo {
+	return []FormatInfo{{Name: "preview_jpg", Description: "test preview", Extension: "jpg", ContentType: "image/jpeg", AppliesTo: "any"}}
+}
+func (gwRenditions) Allowed(*store.Asset) []string { return []string{"preview_jpg"} }
+func (gwRenditions) PresetVersion(string) int      { return 1 }
+func (r gwRenditions) Ensure(ctx context.Context, a *store.Asset, format string) (*store.Rendition, *store.Job, error) {
+	if rend, err := r.st.GetRendition(ctx, a.TenantID, a.ID, format, 1); err == nil {
+		return rend, nil, nil
+	}
+	job, _, err := r.st.CreateJob(ctx, &store.Job{TenantID: a.TenantID, AssetID: a.ID, Format: format, PresetVersion: 1})
+	return nil, job, err
+}
+func (gwRenditions) EstimateSeconds(context.Context, *store.Job) int { return 4 }
+
+func TestGrantOfARenditionAndHEAD(t *testing.T) {
+	e := newGWEnv(t, nil, func(d *Deps) { d.Renditions = gwRenditions{st: d.Store} })
+	ctx := context.Background()
+	id := e.upload("photo.png", []byte("png bytes"), nil)
+	g := e.grant(id, map[string]any{"policy": "limited", "max_downloads": 2, "format": "preview_jpg"})
+
+	// Before the rendition exists: 409 with Retry-After, not counted.
+	status, body, h := e.do("GET", "/g/"+g.Token, nil, "Authorization", "-")
+	if status != http.StatusConflict || problemCode(body) != CodeNotReady || h.Get("Retry-After") != "4" {
+		t.Fatalf("rendition not ready: %d %s %v", status, body, h)
+	}
+	info, err := e.blobs.Put(ctx, strings.NewReader("jpeg bytes"), blobPutOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.PutRendition(ctx, &store.Rendition{TenantID: e.tenantID(), AssetID: id, Format: "preview_jpg", PresetVersion: 1,
+		BlobKey: info.Key, Size: info.Size, Checksum: "sha256:" + info.Key, ContentType: "image/jpeg"}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("HEAD", e.ts.URL+"/g/"+g.Token, nil)
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
+	}
+	status, _, h = e.redeem(g.Token)
+	if status != http.StatusFound || !strings.Contains(h.Get("Location"), "/preview_jpg/photo.jpg?") {
+		t.Fatalf("redeem: %d %v", status, h)
+	}
+	status, got, _ := e.do("GET", h.Get("Location"), nil, "Authorization", "-")
+	if status != http.StatusOK || string(got) != "jpeg bytes" {
+		t.Fatalf("rendition download: %d %q", status, got)
+	}
+	var in grantInfoJSON
+	e.must(http.StatusOK, "GET", "/g/"+g.Token+"/info", nil, &in)
+	if in.Filename != "photo.jpg" || in.Size == nil || *in.Size != 10 || *in.DownloadsRemaining != 1 {
+		t.Fatalf("info %+v (HEAD and the not-ready try must not count)", in)
+	}
+}
+
+func TestPrefersHTML(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"": false, "*/*": false, "application/json": false,
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8": true,
+		"application/json, text/html;q=0.5":                                false,
+		"text/html;q=0.9, application/json;q=0.8":                          true,
+		"text/html;q=0":                                                    false,
+	} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.Header.Set("Accept", accept)
+		if got := prefersHTML(r); got != want {
+			t.Errorf("prefersHTML(%q) = %v, want %v", accept, got, want)
+		}
+	}
+}

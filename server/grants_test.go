@@ -465,9 +465,9 @@ func TestPrefersHTML(t *testing.T) {
 	for accept, want := range map[string]bool{
 		"": false, "*/*": false, "application/json": false,
 		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8": true,
-		"application/json, text/html;q=0.5":                                false,
-		"text/html;q=0.9, application/json;q=0.8":                          true,
-		"text/html;q=0":                                                    false,
+		"application/json, text/html;q=0.5":                               false,
+		"text/html;q=0.9, application/json;q=0.8":                         true,
+		"text/html;q=0": false,
 	} {
 		r, _ := http.NewRequest("GET", "/", nil)
 		r.Header.Set("Accept", accept)

@@ -175,6 +175,8 @@ type RenditionStore interface {
 	// ListRenditions returns the renditions of an asset, by ID.
 	ListRenditions(ctx context.Context, tenantID, assetID string) ([]*Rendition, error)
 	// TouchRendition records a use at now (for the unused-rendition purge).
+	// Backends may skip the write when the recorded use is less than a
+	// minute old, so a download need not take a write lock.
 	TouchRendition(ctx context.Context, id string, now time.Time) error
 	// DeleteRendition removes a rendition and forgets the succeeded job that
 	// made it (see JobStore.CreateJob), so the next request builds it again.

@@ -843,3 +843,26 @@ func TestHealth(t *testing.T) {
 		t.Errorf("healthz = %+v, %v", h, err)
 	}
 }
+
+func TestRetriesIdempotencyKeyInFlight(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/v1/exports" && n.Add(1) == 1:
+			writeProblem(w, 409, CodeIdempotencyKeyInFlight, "still running", nil)
+		case r.URL.Path == "/v1/exports":
+			writeJSON(w, 202, Export{ID: "exp_1", Status: "processing"})
+		default:
+			writeProblem(w, 409, "conflict", "asset is busy", nil)
+		}
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv)
+	if _, err := c.CreateExport(context.Background(), CreateExportRequest{Format: "original", Tag: "t"}); err != nil || n.Load() != 2 {
+		t.Errorf("in-flight 409: err=%v after %d attempts, want success after 2", err, n.Load())
+	}
+	_, err := c.CreateAsset(context.Background(), CreateAssetRequest{Title: "x", Filename: "x"})
+	if !IsConflict(err) || !strings.Contains(err.Error(), "asset is busy") {
+		t.Errorf("other 409: %v", err)
+	}
+}

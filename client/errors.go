@@ -21,11 +21,14 @@ const (
 	CodeGrantRevoked         = "grant_revoked"
 	CodeGrantExpired         = "grant_expired"
 	CodeIdempotencyKeyReused = "idempotency_key_reused"
-	CodeValidationFailed     = "validation_failed"
-	CodeDigestMismatch       = "digest_mismatch"
-	CodeNotFound             = "not_found"
-	CodeUnauthorized         = "unauthorized"
-	CodeForbidden            = "forbidden"
+	// CodeIdempotencyKeyInFlight (409): the first request with the key is
+	// still running; the client retries it.
+	CodeIdempotencyKeyInFlight = "idempotency_key_in_flight"
+	CodeValidationFailed       = "validation_failed"
+	CodeDigestMismatch         = "digest_mismatch"
+	CodeNotFound               = "not_found"
+	CodeUnauthorized           = "unauthorized"
+	CodeForbidden              = "forbidden"
 )
 
 // APIError is an error response of the API, decoded from its

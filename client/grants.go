@@ -52,11 +52,16 @@ type Grant struct {
 	// URL is the recipient's link, "/g/{token}" (see Client.ResolveURL);
 	// only returned when the grant is created.
 	URL string `json:"url,omitempty"`
+	// ShareURL is the absolute form of URL, when the server knows its
+	// public address.
+	ShareURL string `json:"share_url,omitempty"`
 	// Policy is one_time, limited or renewable.
 	Policy string `json:"policy,omitempty"`
-	// MaxDownloads is the download budget (0: unlimited).
-	MaxDownloads int `json:"max_downloads,omitempty"`
-	// DownloadsRemaining is what is left of it; nil when unlimited.
+	// MaxDownloads is the download budget; nil when unlimited.
+	MaxDownloads *int `json:"max_downloads,omitempty"`
+	// DownloadsUsed counts redemptions so far.
+	DownloadsUsed int `json:"downloads_used"`
+	// DownloadsRemaining is what is left of the budget; nil when unlimited.
 	DownloadsRemaining *int `json:"downloads_remaining"`
 	// AccessExpiresAt is when the link stops working.
 	AccessExpiresAt time.Time `json:"access_expires_at"`
@@ -66,8 +71,9 @@ type Grant struct {
 	Format string `json:"format,omitempty"`
 	// Recipient is the label given at creation.
 	Recipient string `json:"recipient,omitempty"`
-	// CreatedAt is when the grant was made.
+	// CreatedAt and UpdatedAt are when the grant was made and last changed.
 	CreatedAt *time.Time `json:"created_at,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	// LastAccessedAt is the last redemption.
 	LastAccessedAt *time.Time `json:"last_accessed_at,omitempty"`
 	// RevokedAt is when it was revoked.
@@ -85,6 +91,9 @@ type GrantInfo struct {
 	// Filename and Size describe the file.
 	Filename string `json:"filename,omitempty"`
 	Size     int64  `json:"size,omitempty"`
+	// Format and Policy are the grant's.
+	Format string `json:"format,omitempty"`
+	Policy string `json:"policy,omitempty"`
 }
 
 // RenewGrantRequest is the body of POST /v1/grants/{id}/renew.

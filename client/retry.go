@@ -1,9 +1,11 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -39,6 +41,10 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return true, nil
 	case resp.StatusCode == http.StatusRequestTimeout:
 		return true, nil
+	case resp.StatusCode == http.StatusConflict && resp.Request != nil && resp.Request.Header.Get("Idempotency-Key") != "":
+		// The first request with this key is still running: asking again
+		// shortly gets its stored response.
+		return isInFlight(resp), nil
 	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
 		return true, nil
 	}
@@ -135,4 +141,18 @@ func rateLimitScope(h http.Header) string {
 		}
 	}
 	return ""
+}
+
+// isInFlight reports a 409 idempotency_key_in_flight problem. It peeks at
+// the body and leaves it readable.
+func isInFlight(resp *http.Response) bool {
+	if resp.Body == nil {
+		return false
+	}
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	return bytes.Contains(head, []byte(`"`+CodeIdempotencyKeyInFlight+`"`))
 }

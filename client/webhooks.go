@@ -27,23 +27,35 @@ type Webhook struct {
 	// Secret ("whsec_…") verifies signatures; only returned at creation.
 	Secret string `json:"secret,omitempty"`
 	// Disabled is set when the server stopped delivering after sustained
-	// failure.
-	Disabled bool `json:"disabled,omitempty"`
-	// CreatedAt is when the webhook was added.
+	// failure; DisabledReason says why.
+	Disabled       bool   `json:"disabled,omitempty"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// ConsecutiveFailures counts failed attempts since the last success.
+	ConsecutiveFailures int `json:"consecutive_failures,omitempty"`
+	// LastSuccessAt and LastFailureAt are the latest delivery outcomes.
+	LastSuccessAt *time.Time `json:"last_success_at,omitempty"`
+	LastFailureAt *time.Time `json:"last_failure_at,omitempty"`
+	// CreatedAt and UpdatedAt are when the webhook was added and changed.
 	CreatedAt *time.Time `json:"created_at,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 }
 
 // Delivery is one attempt to deliver an event to a webhook.
 type Delivery struct {
-	ID         string    `json:"id"`
-	EventID    string    `json:"event_id"`
-	EventType  string    `json:"event_type"`
-	Attempt    int       `json:"attempt"`
-	StatusCode int       `json:"status_code"`
-	Success    bool      `json:"success"`
-	LatencyMS  int64     `json:"latency_ms"`
-	Error      string    `json:"error,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
+	// ID is the attempt's id; DeliveryID groups the attempts of one event
+	// to one webhook.
+	ID         string `json:"id"`
+	DeliveryID string `json:"delivery_id,omitempty"`
+	EventID    string `json:"event_id"`
+	EventType  string `json:"event_type"`
+	Attempt    int    `json:"attempt"`
+	StatusCode int    `json:"status_code"`
+	Success    bool   `json:"success"`
+	LatencyMS  int64  `json:"latency_ms"`
+	Error      string `json:"error,omitempty"`
+	// Response is the start of the receiver's answer.
+	Response  string    `json:"response,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // ReplayRequest is the body of POST /v1/webhooks/{id}/replay.
@@ -54,7 +66,10 @@ type ReplayRequest struct {
 
 // ReplayResult is the answer to a replay.
 type ReplayResult struct {
-	// Replayed counts the events queued again, when the server says.
+	// WebhookID and Since echo the request.
+	WebhookID string    `json:"webhook_id,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	// Replayed counts the events queued again.
 	Replayed int `json:"replayed"`
 	// Raw is the whole response, for fields this client does not know.
 	Raw json.RawMessage `json:"-"`
@@ -114,8 +129,9 @@ type Event struct {
 	ID string `json:"id"`
 	// Type is the event type ("asset.created", "grant.accessed", …).
 	Type string `json:"type"`
-	// Timestamp is when it happened.
-	Timestamp time.Time `json:"timestamp"`
+	// Timestamp is when it happened; CreatedAt when it was recorded.
+	Timestamp time.Time  `json:"timestamp"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
 	// Data is the event's payload.
 	Data json.RawMessage `json:"data,omitempty"`
 }
@@ -143,6 +159,15 @@ func (o EventListOptions) values() url.Values {
 // ListEventsPage returns one page of the audit log.
 func (c *Client) ListEventsPage(ctx context.Context, opts EventListOptions) (*Page[Event], error) {
 	return listPage[Event](ctx, c, "/v1/events", opts.values())
+}
+
+// GetEvent returns one event of the audit log.
+func (c *Client) GetEvent(ctx context.Context, id string) (*Event, error) {
+	var e Event
+	if _, err := c.call(ctx, &request{method: "GET", path: "/v1/events/" + pathEscape(id)}, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
 }
 
 // ListEvents iterates over the audit log, oldest first.

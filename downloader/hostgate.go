@@ -86,6 +86,18 @@ func (h *hostGate) acquire(ctx context.Context) error {
 	}
 }
 
+// waitOpen waits until no Retry-After holds the host. It runs again right
+// before a request is written (from the connection trace), so a request
+// that got its slot just before a 429 arrived still waits.
+func (h *hostGate) waitOpen(ctx context.Context) {
+	h.mu.Lock()
+	wait := h.until.Sub(h.now())
+	h.mu.Unlock()
+	if wait > 0 {
+		_ = sleep(ctx, wait)
+	}
+}
+
 // release returns a slot. ok says whether the request succeeded (a
 // successful response, not a throttle).
 func (h *hostGate) release(ok bool) {

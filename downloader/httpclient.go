@@ -81,6 +81,7 @@ func (e *Engine) get(ctx context.Context, rawURL, rng, ifRange string) (*respons
 			if a, ok := info.Conn.RemoteAddr().(*net.TCPAddr); ok {
 				r.loopback = a.IP.IsLoopback()
 			}
+			gate.waitOpen(ctx)
 		},
 		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = time.Now() },
 		GotFirstResponseByte: func() { r.rtt = time.Since(wrote) },

@@ -128,6 +128,10 @@ func (j *fileJob) runSingle(ctx context.Context) error {
 	url := j.t.item.URL
 	j.mu.Unlock()
 
+	if off == 0 && size > 0 && e.opts.Connections > 1 && j.split(0, e.opts.Connections) {
+		// Size known and -c K asked for: ranged segments from the start.
+		return j.runSegments(ctx, 0)
+	}
 	mayRange := e.connsFor(size) > 1
 	rng, ifRange := "", ""
 	if off > 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -42,10 +43,19 @@ type apiOptions struct {
 	JSON bool
 	// Now is the clock relative times are computed from.
 	Now func() time.Time
+	// Logger returns the app's logger (nil: logs are discarded).
+	Logger func() *slog.Logger
 }
 
 func newAPIOptions(app *App) apiOptions {
-	return apiOptions{IO: app.IO, Client: apiClient(app), Now: time.Now}
+	return apiOptions{IO: app.IO, Client: apiClient(app), Now: time.Now, Logger: app.Logger}
+}
+
+func (o *apiOptions) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger()
 }
 
 // --- list ---

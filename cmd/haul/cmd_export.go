@@ -37,58 +37,27 @@ func (tf *transferFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&tf.VerifyExisting, "verify-existing", false, "re-hash files already complete instead of trusting the journal")
 }
 
-// engineOptions checks the flags and turns them into downloader options.
+// engineOptions checks the flags and turns them into downloader options,
+// parsed as haul fetch parses them.
 func (tf *transferFlags) engineOptions(dir string) (downloader.Options, error) {
-	o := downloader.Options{Dir: dir, Retries: tf.Retries, VerifyExisting: tf.VerifyExisting}
+	o := downloader.Options{Dir: dir, Jobs: tf.Jobs, Retries: tf.Retries, VerifyExisting: tf.VerifyExisting}
 	if tf.Jobs < 1 {
-		return o, usageErrorf("-j must be at least 1")
+		return o, usageErrorf("-j/--jobs must be a positive integer")
 	}
-	o.Jobs = tf.Jobs
-	switch c := strings.TrimSpace(tf.Connections); c {
-	case "", "auto":
-		o.Connections = downloader.Auto
-	default:
-		var n int
-		if _, err := fmt.Sscan(c, &n); err != nil || n < 1 || n > 16 || fmt.Sprint(n) != c {
-			return o, usageErrorf(`-c must be "auto" or a number from 1 to 16, not %q`, c)
-		}
-		o.Connections = n
+	switch {
+	case tf.Retries < 0:
+		return o, usageErrorf("--retries must be 0 or more")
+	case tf.Retries == 0:
+		o.Retries = -1 // the engine reads 0 as its default
 	}
-	if tf.Retries < 0 {
-		o.Retries = -1
+	var err error
+	if o.Connections, err = parseConnections(strings.TrimSpace(tf.Connections)); err != nil {
+		return o, withExit(exitUsage, err)
 	}
-	if tf.LimitRate != "" {
-		r, err := parseByteRate(tf.LimitRate)
-		if err != nil {
-			return o, usageErrorf("--limit-rate: %v", err)
-		}
-		o.LimitRate = r
+	if o.LimitRate, err = parseRate(tf.LimitRate); err != nil {
+		return o, withExit(exitUsage, err)
 	}
 	return o, nil
-}
-
-// parseByteRate reads a rate like curl's --limit-rate: bytes per second
-// with an optional K, M or G suffix (powers of 1024; "KiB", "MB/s" and
-// friends are accepted too).
-func parseByteRate(s string) (int64, error) {
-	v := strings.TrimSpace(s)
-	v = strings.TrimSuffix(strings.TrimSuffix(v, "/s"), "ps")
-	mult := int64(1)
-	up := strings.ToUpper(v)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(up, u.suffix) {
-			v, mult = strings.TrimSpace(v[:len(v)-len(u.suffix)]), u.mult
-			break
-		}
-	}
-	var f float64
-	if _, err := fmt.Sscan(v, &f); err != nil || f <= 0 {
-		return 0, fmt.Errorf("%q is not a rate like 500K or 20M", s)
-	}
-	return int64(f * float64(mult)), nil
 }
 
 type exportOptions struct {
@@ -100,8 +69,8 @@ type exportOptions struct {
 	Format   string
 	Name     string
 	Dir      string
-	// Progress draws bars (stderr is a terminal and --no-progress unset).
-	Progress bool
+	// NoProgress turns bars and per-file lines off (--no-progress).
+	NoProgress bool
 	// ManifestWait is how long one manifest long poll may wait.
 	ManifestWait time.Duration
 	// Server names the server in the idempotency key.
@@ -154,7 +123,7 @@ EXIT STATUS
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := app.Config()
 			opts.JSON = cfg.JSON
-			opts.Progress = app.IO.ErrIsTerminal && !cfg.NoProgress && !cfg.JSON
+			opts.NoProgress = cfg.NoProgress
 			opts.Server = cfg.Server
 			opts.Stdin = app.IO.In
 			opts.IDs = args
@@ -284,7 +253,7 @@ func runExport(ctx context.Context, opts *exportOptions) error {
 	if err != nil {
 		return err
 	}
-	view := newExportView(opts.IO, opts.JSON, opts.Progress)
+	view := newExportView(opts.IO, opts.JSON, opts.NoProgress)
 	defer view.close()
 
 	req := client.CreateExportRequest{Name: opts.Name, Format: opts.Format, Tag: opts.Tag}
@@ -309,6 +278,7 @@ func runExport(ctx context.Context, opts *exportOptions) error {
 	tracker.record(m)
 	engOpts.UserAgent = userAgent()
 	engOpts.Events = view.event
+	engOpts.Logger = opts.logger()
 	engOpts.Refresh = func(ctx context.Context, why downloader.RefreshReason) (*manifest.Manifest, error) {
 		wait := time.Duration(0)
 		if why == downloader.RefreshPending {

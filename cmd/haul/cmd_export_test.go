@@ -70,19 +70,6 @@ func TestExportIdempotencyKey(t *testing.T) {
 	}
 }
 
-func TestParseByteRate(t *testing.T) {
-	for in, want := range map[string]int64{"500K": 500 << 10, "20M": 20 << 20, "1G": 1 << 30, "1000": 1000, "1.5M": 3 << 19, "2MiB/s": 2 << 20, "64kb": 64 << 10} {
-		if got, err := parseByteRate(in); err != nil || got != want {
-			t.Errorf("parseByteRate(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "fast", "-1M", "0"} {
-		if _, err := parseByteRate(in); err == nil {
-			t.Errorf("parseByteRate(%q) accepted", in)
-		}
-	}
-}
-
 func TestExportFlags(t *testing.T) {
 	dir := t.TempDir()
 	csvPath := filepath.Join(dir, "ids.csv")
@@ -123,6 +110,7 @@ func TestExportFlags(t *testing.T) {
 		{"ast_1", "--format", "original", "-c", "many"},
 		{"ast_1", "--format", "original", "-j", "0"},
 		{"ast_1", "--format", "original", "--limit-rate", "fast"},
+		{"ast_1", "--format", "original", "--retries", "-2"},
 		{"bad id", "--format", "original"},
 	} {
 		if _, err := parse(args...); exitCodeOf(err) != exitUsage {
@@ -208,9 +196,9 @@ func TestExportDownloadsAsItemsBecomeReady(t *testing.T) {
 		"export exp_04 created; downloading into " + opts.Dir,
 		"prepared 1/3 items (1 processing, 0 queued, 1 failed)",
 		"prepared 2/3 items (0 processing, 0 queued, 1 failed)",
-		"done opening_" + ids[0] + "_mp4_720p.bin (156 KiB)",
+		"done  opening_" + ids[0] + "_mp4_720p.bin  156.2 KiB  sha256:",
 		"failed: poster_" + ids[2] + "_mp4_720p.bin: item failed on the server: transcode_failed: no video stream",
-		"2 files, 508 KiB in",
+		"2 files, 507.8 KiB in",
 		"; 1 failed",
 		"wrote " + filepath.Join(opts.Dir, "manifest.json") + " and " + filepath.Join(opts.Dir, "SHA256SUMS"),
 	} {

@@ -22,8 +22,9 @@ type getOptions struct {
 	Format   string
 	Dir      string
 	Filename string
-	Progress bool
-	engine   func(*downloader.Options)
+	// Progress draws the job's bar; NoProgress turns bars and lines off.
+	Progress, NoProgress bool
+	engine               func(*downloader.Options)
 }
 
 func newGetCmd(app *App, runF func(context.Context, *getOptions) error) *cobra.Command {
@@ -53,6 +54,7 @@ EXIT STATUS
 			cfg := app.Config()
 			opts.JSON = cfg.JSON
 			opts.Progress = app.IO.ErrIsTerminal && !cfg.NoProgress && !cfg.JSON
+			opts.NoProgress = cfg.NoProgress
 			opts.AssetID = args[0]
 			if err := checkAssetID(opts.AssetID); err != nil {
 				return usageErrorf("%v", err)
@@ -109,10 +111,11 @@ func runGet(ctx context.Context, opts *getOptions) error {
 	}
 
 	item := downloadItem(opts.AssetID, opts.Format, opts.Filename, d)
-	view := newExportView(opts.IO, opts.JSON, opts.Progress)
+	view := newExportView(opts.IO, opts.JSON, opts.NoProgress)
 	defer view.close()
 	engOpts.UserAgent = userAgent()
 	engOpts.Events = view.event
+	engOpts.Logger = opts.logger()
 	// An expired signed URL is replaced by asking for the download again.
 	engOpts.Refresh = func(ctx context.Context, _ downloader.RefreshReason) (*manifest.Manifest, error) {
 		res, err := c.CreateDownload(ctx, opts.AssetID, req)

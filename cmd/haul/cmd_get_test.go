@@ -36,7 +36,7 @@ func TestGetOriginal(t *testing.T) {
 	if got, _ := os.ReadFile(want); string(got) != strings.Repeat("frame-", 50000) {
 		t.Errorf("file has %d bytes", len(got))
 	}
-	if !strings.Contains(errOut.String(), "done clip_"+id+"_original.bin (293 KiB)") {
+	if !strings.Contains(errOut.String(), "done  clip_"+id+"_original.bin  293.0 KiB  sha256:") {
 		t.Errorf("stderr %q", errOut)
 	}
 }

@@ -6,7 +6,8 @@ import "github.com/spf13/cobra"
 // constructor here (one line each, to keep merges trivial).
 func commandsFromFeatures(app *App) []*cobra.Command {
 	return []*cobra.Command{
-		// fetch, verify (downloader)
+		newFetchCmd(app),  // downloader
+		newVerifyCmd(app), // downloader
 		// serve, admin (server)
 		newServeCmd(app),
 		newAdminCmd(app),

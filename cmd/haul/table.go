@@ -121,14 +121,6 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.0f %s", v, units[u])
 }
 
-// humanRate formats bytes per second.
-func humanRate(bytesPerSec float64) string {
-	if bytesPerSec <= 0 {
-		return "-"
-	}
-	return humanSize(int64(bytesPerSec)) + "/s"
-}
-
 // humanAgo formats t relative to now: "just now", "5m ago", "3h ago",
 // "4d ago", or the date for anything older than 30 days; future times read
 // "in 5m". The zero time is "-".

@@ -302,3 +302,45 @@ func TestCLIExportWaitsOutRateLimit(t *testing.T) {
 	}
 	cliCheckSums(t, dir, files[1:])
 }
+
+func TestCLIExportSurvivesServerRestart(t *testing.T) {
+	srv := e2e.StartServer(t)
+	const size = 16 << 20
+	files := cliFiles(t, size, 4096)
+	ids := cliUpload(t, srv, files...)
+	dir := t.TempDir()
+	cmd := exec.Command(e2e.Binary(t), "--server", srv.URL, "--token", srv.AdminKey,
+		"export", ids[0], ids[1], "--format", "original", "-o", dir, "--limit-rate", "4M")
+	cmd.Env = e2e.Env(t)
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for dirBytes(filepath.Join(dir, ".haul")) < 2<<20 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no progress after 60s\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The server dies mid-transfer and comes back on the same address; the
+	// client retries, resumes and finishes.
+	srv.KillAndRestart()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("haul export: %v\n%s", err, errOut.String())
+		}
+	case <-time.After(90 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("haul export did not finish after the restart\n%s", errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "retry ") {
+		t.Errorf("no retry reported across the restart:\n%s", errOut.String())
+	}
+	cliCheckSums(t, dir, files)
+}

@@ -99,6 +99,21 @@ func TestOutboxSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("create asset: %d", st)
 	}
 	waitFor(1, 10*time.Second) // attempt 1 fails; retry due in about 5 s
+	// Kill once the failure is recorded. (Killed before that, the claim's
+	// lease has to lapse first: two minutes, also at-least-once.)
+	var atts struct {
+		Data []struct {
+			Attempt    int  `json:"attempt"`
+			Success    bool `json:"success"`
+			StatusCode int  `json:"status_code"`
+		} `json:"data"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(atts.Data) == 0; time.Sleep(10 * time.Millisecond) {
+		api(t, srv, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, &atts)
+		if time.Now().After(deadline) {
+			t.Fatal("the failed attempt was never recorded")
+		}
+	}
 	srv.KillAndRestart()
 	up.Store(true)
 	waitFor(2, 20*time.Second)
@@ -113,13 +128,6 @@ func TestOutboxSurvivesSIGKILL(t *testing.T) {
 	wh, _ := standardwebhooks.NewWebhook(hook.Secret)
 	if err := wh.Verify(body, second); err != nil {
 		t.Fatalf("official library rejects the retried webhook: %v", err)
-	}
-	var atts struct {
-		Data []struct {
-			Attempt    int  `json:"attempt"`
-			Success    bool `json:"success"`
-			StatusCode int  `json:"status_code"`
-		} `json:"data"`
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		api(t, srv, "GET", "/v1/webhooks/"+hook.ID+"/deliveries", nil, &atts)

@@ -236,3 +236,20 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// redactGrantToken hides the secret of a /g/{token}… path in logs: the
+// token is the whole credential of a link.
+func redactGrantToken(p string) string {
+	rest, ok := strings.CutPrefix(p, "/g/")
+	if !ok || rest == "" {
+		return p
+	}
+	token, tail, _ := strings.Cut(rest, "/")
+	if len(token) > 4 {
+		token = token[:4] + "…"
+	}
+	if tail != "" {
+		return "/g/" + token + "/" + tail
+	}
+	return "/g/" + token
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -475,4 +476,39 @@ func TestPrefersHTML(t *testing.T) {
 			t.Errorf("prefersHTML(%q) = %v, want %v", accept, got, want)
 		}
 	}
+}
+
+func TestGrantTokensStayOutOfTheAccessLog(t *testing.T) {
+	var logs syncLog
+	e := newGWEnv(t, nil, func(d *Deps) { d.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	id := e.upload("a.txt", []byte("abc"), nil)
+	g := e.grant(id, map[string]any{"policy": "limited", "max_downloads": 3})
+	e.redeem(g.Token)
+	e.do("GET", "/g/"+g.Token+"/info", nil)
+	if strings.Contains(logs.String(), g.Token) || !strings.Contains(logs.String(), "/g/"+g.Token[:4]+"…/info") {
+		t.Fatalf("access log:\n%s", logs.String())
+	}
+	for in, want := range map[string]string{"/g/": "/g/", "/g/abc": "/g/abc", "/g/abcdefgh": "/g/abcd…", "/g/abcdefgh/info": "/g/abcd…/info", "/v1/x": "/v1/x"} {
+		if got := redactGrantToken(in); got != want {
+			t.Errorf("redactGrantToken(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// syncLog collects log output from the server's goroutines.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -194,7 +194,10 @@ func runGrantCreate(ctx context.Context, opts *grantCreateOptions) error {
 	if err != nil {
 		return apiFailure(fmt.Errorf("create grant for %s: %w", opts.AssetID, err), "")
 	}
-	link := c.ResolveURL(g.URL)
+	link := g.ShareURL // absolute, from --public-url when the server has one
+	if link == "" {
+		link = c.ResolveURL(g.URL)
+	}
 	if opts.JSON {
 		return writeJSONIndent(opts.IO.Out, g)
 	}

@@ -39,6 +39,9 @@ type LifecycleOptions struct {
 	Owner string
 	// Batch caps the objects handled per step and pass (default 500).
 	Batch int
+	// GCInterval is the time between blob garbage collections, which list
+	// the whole blob store (default 1 h); the other steps run every pass.
+	GCInterval time.Duration
 }
 
 // Lifecycle is the background worker of SPEC "Lifecycle": it expires
@@ -46,7 +49,8 @@ type LifecycleOptions struct {
 // deleted longer ago than the grace period (never those on legal hold),
 // and removes blobs nothing references, recording each in the audit log.
 type Lifecycle struct {
-	o LifecycleOptions
+	o      LifecycleOptions
+	lastGC time.Time // of Run's passes; only Run's goroutine uses it
 }
 
 // LifecycleReport counts what one pass did.
@@ -73,6 +77,9 @@ func NewLifecycle(o LifecycleOptions) *Lifecycle {
 	}
 	if o.Batch <= 0 {
 		o.Batch = 500
+	}
+	if o.GCInterval <= 0 {
+		o.GCInterval = time.Hour
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -104,7 +111,11 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 		case err != nil:
 			l.o.Logger.Warn("lifecycle: lease", "err", err)
 		case held:
-			rep, err := l.RunOnce(ctx)
+			gc := l.o.Now().Sub(l.lastGC) >= l.o.GCInterval
+			if gc {
+				l.lastGC = l.o.Now()
+			}
+			rep, err := l.pass(ctx, gc)
 			if err != nil && ctx.Err() == nil {
 				l.o.Logger.Warn("lifecycle pass failed", "err", err)
 			}
@@ -121,9 +132,14 @@ func (l *Lifecycle) Run(ctx context.Context) error {
 	}
 }
 
-// RunOnce makes one pass regardless of the lease (tests, admin tools).
-// Each step runs even when an earlier one failed; the errors are joined.
+// RunOnce makes one pass, blob collection included, regardless of the
+// lease (tests, admin tools). Each step runs even when an earlier one
+// failed; the errors are joined.
 func (l *Lifecycle) RunOnce(ctx context.Context) (LifecycleReport, error) {
+	return l.pass(ctx, true)
+}
+
+func (l *Lifecycle) pass(ctx context.Context, gc bool) (LifecycleReport, error) {
 	var rep LifecycleReport
 	var errs []error
 	var err error
@@ -136,8 +152,10 @@ func (l *Lifecycle) RunOnce(ctx context.Context) (LifecycleReport, error) {
 	if rep.AssetsPurged, err = l.purgeDeleted(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if rep.BlobsCollected, err = l.collectBlobs(ctx); err != nil {
-		errs = append(errs, err)
+	if gc {
+		if rep.BlobsCollected, err = l.collectBlobs(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return rep, errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/haulhq/haul/store"
@@ -102,16 +103,33 @@ type deliveryRecord struct {
 }
 
 // auditHook is the server's own DeliveryHook: it refuses URLs of revoked
-// grants and writes each delivery to the audit log.
-type auditHook struct{ s *Server }
+// grants and writes each delivery to the audit log. Records are written in
+// batches by a background writer (one transaction, one fsync, per batch) so
+// that a busy download endpoint does not pay a database commit per
+// response; Close flushes what is pending.
+type auditHook struct {
+	s     *Server
+	start sync.Once
+	ch    chan store.Event
+}
+
+// auditBatch and auditFlush bound a batch of delivery records.
+const (
+	auditBatch = 256
+	auditFlush = 200 * time.Millisecond
+)
+
+func newAuditHook(s *Server) *auditHook {
+	return &auditHook{s: s, ch: make(chan store.Event, 4*auditBatch)}
+}
 
 // CheckGrant implements DeliveryHook.
-func (h auditHook) CheckGrant(ctx context.Context, tenantID, grantID string) error {
+func (h *auditHook) CheckGrant(ctx context.Context, tenantID, grantID string) error {
 	return h.s.checkGrantDelivery(ctx, tenantID, grantID)
 }
 
 // Delivered implements DeliveryHook.
-func (h auditHook) Delivered(ctx context.Context, d Delivery) {
+func (h *auditHook) Delivered(ctx context.Context, d Delivery) {
 	rec := deliveryRecord{
 		AssetID: d.AssetID, Format: d.Format, GrantID: d.GrantID, ClientIP: d.ClientIP,
 		Status: d.Status, Bytes: d.Bytes, Size: d.Size, Range: d.Range, Complete: d.Complete, At: d.At.UTC(),
@@ -136,10 +154,70 @@ func (h auditHook) Delivered(ctx context.Context, d Delivery) {
 		}
 	}
 	raw, err := json.Marshal(rec)
-	if err == nil {
-		err = h.s.store.AppendEvent(ctx, &store.Event{TenantID: d.TenantID, Type: EventDelivery, Data: raw})
-	}
 	if err != nil {
-		h.s.log.WarnContext(ctx, "record delivery in the audit log", "asset", d.AssetID, "err", err)
+		h.s.log.WarnContext(ctx, "encode delivery record", "err", err)
+		return
+	}
+	ev := store.Event{TenantID: d.TenantID, Type: EventDelivery, Data: raw, CreatedAt: d.At}
+	h.start.Do(func() { h.s.goBackground(h.writer) })
+	select {
+	case h.ch <- ev:
+	case <-h.s.bgCtx.Done():
+		// Shutting down: the writer may be gone; write it here.
+		h.write(context.WithoutCancel(ctx), []store.Event{ev})
+	}
+}
+
+// writer drains the channel in batches until the server closes, then
+// flushes what is left.
+func (h *auditHook) writer(ctx context.Context) {
+	var batch []store.Event
+	t := time.NewTimer(auditFlush)
+	defer t.Stop()
+	flush := func() {
+		if len(batch) > 0 {
+			h.write(context.WithoutCancel(ctx), batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		select {
+		case ev := <-h.ch:
+			batch = append(batch, ev)
+			if len(batch) >= auditBatch {
+				flush()
+			}
+		case <-t.C:
+			flush()
+			t.Reset(auditFlush)
+		case <-ctx.Done():
+			for {
+				select {
+				case ev := <-h.ch:
+					batch = append(batch, ev)
+				default:
+					flush()
+					return
+				}
+			}
+		}
+	}
+}
+
+func (h *auditHook) write(ctx context.Context, evs []store.Event) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := h.s.store.WithTx(ctx, func(tx store.Tx) error {
+		for i := range evs {
+			e := evs[i] // AppendEvent fills ID; a retried fn starts afresh
+			e.ID = ""
+			if err := tx.AppendEvent(ctx, &e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.s.log.ErrorContext(ctx, "record deliveries in the audit log", "records", len(evs), "err", err)
 	}
 }

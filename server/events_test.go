@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/haulhq/haul/store"
 )
@@ -18,7 +19,11 @@ func TestEventsAuditLog(t *testing.T) {
 	e.do("GET", loc, nil, "Authorization", "-", "Range", "bytes=0-3")
 
 	// Every delivery is recorded: who, when, client IP, grant, bytes, result.
+	// The records are written in batches, within a fraction of a second.
 	recs := e.events(EventDelivery)
+	for deadline := time.Now().Add(5 * time.Second); len(recs) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		recs = e.events(EventDelivery)
+	}
 	if len(recs) != 2 {
 		t.Fatalf("%d delivery records, want 2", len(recs))
 	}

@@ -176,7 +176,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		s.bus = NewLocalBroadcaster()
 	}
 	if s.deliveries == nil {
-		s.deliveries = auditHook{s}
+		s.deliveries = newAuditHook(s)
 	}
 	if s.cfg.RateLimits != nil {
 		s.limiter = newRateLimiter(s.cfg.RateLimits, s.now)

@@ -146,7 +146,7 @@ EXIT STATUS
   haul grant create ast_01JD8X3V5K --policy limited --max-downloads 5 --format mp4_720p --recipient "Acme legal"
 
   # only the link, for scripts
-  haul grant create ast_01JD8X3V5K --json | jq -r .url`,
+  haul grant create ast_01JD8X3V5K --json | jq -r .share_url`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JSON = app.Config().JSON

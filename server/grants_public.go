@@ -149,7 +149,7 @@ a.button{display:inline-block;margin-top:1.2rem;padding:.6rem 1.2rem;background:
 <h1>{{if .Filename}}{{.Filename}}{{else}}Shared file{{end}}</h1>
 <dl>
 <dt>Status</dt><dd class="status {{if .Active}}active{{else}}gone{{end}}">{{.StatusText}}</dd>
-<dt>Downloads left</dt><dd>{{.Remaining}}</dd>
+<dt>Downloads remaining</dt><dd>{{.Remaining}}</dd>
 <dt>{{if .Active}}Expires{{else}}Expiry{{end}}</dt><dd><time datetime="{{.ExpiresISO}}">{{.ExpiresText}}</time>{{if .Active}} ({{.ExpiresIn}}){{end}}</dd>
 {{if .Size}}<dt>Size</dt><dd>{{.Size}}</dd>{{end}}
 </dl>

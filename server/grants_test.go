@@ -332,7 +332,7 @@ func TestGrantInfo(t *testing.T) {
 	if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
 		t.Fatalf("html info: %d %v", status, h)
 	}
-	for _, want := range []string{"Holiday film.mp4", "Used up", "Downloads left</dt><dd>0"} {
+	for _, want := range []string{"Holiday film.mp4", "Used up", "Downloads remaining</dt><dd>0"} {
 		if !strings.Contains(string(page), want) {
 			t.Fatalf("html page lacks %q:\n%s", want, page)
 		}

@@ -165,7 +165,7 @@ type AssetStore interface {
 type RenditionStore interface {
 	// PutRendition stores r, replacing the rendition of the same asset,
 	// format and preset version if any (ID kept then). Fills ID, CreatedAt
-	// and LastUsedAt when empty.
+	// and LastUsedAt when empty. ENOTFOUND unless the asset is the tenant's.
 	PutRendition(ctx context.Context, r *Rendition) error
 	// GetRendition returns the rendition of an asset in a format and preset
 	// version; ENOTFOUND when there is none.

@@ -120,13 +120,15 @@ func escapePath(p string) string {
 // Path returns the database file.
 func (db *DB) Path() string { return db.path }
 
-// Close closes both connection pools.
+// Close closes both connection pools, after folding the WAL back into the
+// database file (best effort) so that a copied haul.db is complete.
 func (db *DB) Close() error {
 	var rerr error
 	if db.r != nil {
 		db.rc.close()
 		rerr = db.r.Close()
 	}
+	db.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(rerr, db.w.Close())
 }
 

@@ -68,7 +68,12 @@ client IP on public links (redeem, delivery). Change one with
 --rate-limit=off.
 
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
-finish (up to --shutdown-timeout).`,
+finish (up to --shutdown-timeout).
+
+EXIT STATUS
+  0  stopped by SIGTERM or Ctrl-C after a graceful shutdown
+  1  runtime error (cannot listen, cannot open the store)
+  2  usage or configuration error`,
 		Example: `  # Serve on the default address with data in ./haul-data
   haul serve
 

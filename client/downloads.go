@@ -17,16 +17,18 @@ type Format struct {
 	Description string `json:"description,omitempty"`
 	// Container is the file type ("mp4", "m4a", "jpg").
 	Container string `json:"container,omitempty"`
-	// Extension is the file extension of its outputs.
+	// Extension is the file extension of its outputs, without the dot
+	// ("" for original: the asset's own).
 	Extension string `json:"extension,omitempty"`
 	// VideoCodec and AudioCodec are the codecs of its outputs.
 	VideoCodec string `json:"video_codec,omitempty"`
 	AudioCodec string `json:"audio_codec,omitempty"`
-	// Width and Height bound the output size (never upscaled).
-	Width  int `json:"width,omitempty"`
-	Height int `json:"height,omitempty"`
-	// AppliesTo lists the kinds of asset it applies to ("video", "audio", "any").
-	AppliesTo []string `json:"applies_to,omitempty"`
+	// MaxWidth and MaxHeight bound the output size (never upscaled).
+	MaxWidth  int `json:"max_width,omitempty"`
+	MaxHeight int `json:"max_height,omitempty"`
+	// AppliesTo says which assets it applies to: "any", "video", "audio",
+	// "audio/video".
+	AppliesTo string `json:"applies_to,omitempty"`
 	// ContentType is the media type of its outputs.
 	ContentType string `json:"content_type,omitempty"`
 }

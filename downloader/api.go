@@ -75,7 +75,7 @@ type Options struct {
 	PollInterval time.Duration
 	// CheckpointBytes and CheckpointInterval bound how much progress may be
 	// lost by a crash: the journal of a file is written after this many
-	// bytes or this much time, whichever comes first (defaults 8 MiB, 1s).
+	// bytes or this much time, whichever comes first (defaults 4 MiB, 1s).
 	CheckpointBytes    int64
 	CheckpointInterval time.Duration
 	// Logger receives debug logs; nil discards them.

@@ -53,7 +53,7 @@ type Engine struct {
 	filesTotal, filesDone, filesSkipped, filesFailed atomic.Int64
 	bytesTotal, bytesFinished, bytesReceived         atomic.Int64
 	meter                                            rateMeter
-	bufs                                             sync.Pool
+	bufs, smallBufs                                  sync.Pool
 }
 
 // task is one item moving through the engine.
@@ -89,7 +89,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	opts.BackoffBase = cmp.Or(opts.BackoffBase, 500*time.Millisecond)
 	opts.BackoffMax = cmp.Or(opts.BackoffMax, 30*time.Second)
 	opts.PollInterval = cmp.Or(opts.PollInterval, 2*time.Second)
-	opts.CheckpointBytes = cmp.Or(opts.CheckpointBytes, 8<<20)
+	opts.CheckpointBytes = cmp.Or(opts.CheckpointBytes, 4<<20)
 	opts.CheckpointInterval = cmp.Or(opts.CheckpointInterval, time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -215,24 +215,27 @@ func (e *Engine) Close() {
 
 // Wait waits for every item to finish (or the context to end), sends the
 // summary event and returns every result. The error is ctx.Err() when the
-// run was cancelled (journals are saved; a re-run resumes), nil otherwise:
-// item failures are in the results.
+// run was cancelled before every item finished (journals are saved; a
+// re-run resumes), nil otherwise: item failures are in the results.
 func (e *Engine) Wait() (*Summary, error) {
 	_ = e.group.Wait()
 	e.stopProgress()
 	_ = e.journal.close()
 	e.mu.Lock()
 	results := make([]Result, len(e.tasks))
+	var err error
 	for i, t := range e.tasks {
 		results[i] = t.result
 		if !t.finished {
-			results[i].Err = fmt.Errorf("%s: not finished: %w", t.key, cmp.Or(e.ctx.Err(), context.Canceled))
+			err = cmp.Or(e.ctx.Err(), context.Canceled)
+			results[i].Err = fmt.Errorf("%s: not finished: %w", t.key, err)
 		}
 	}
 	e.mu.Unlock()
 	tot := e.totals()
 	e.emit(Event{Type: EventSummary, Totals: &tot})
-	return &Summary{Results: results, Totals: tot}, e.ctx.Err()
+	// A cancellation that came after every item finished changes nothing.
+	return &Summary{Results: results, Totals: tot}, err
 }
 
 // next blocks until a task is queued, or returns nil when the engine is

@@ -615,3 +615,68 @@ func TestIncrementalAdd(t *testing.T) {
 		t.Errorf("done = %d results = %d", done.Load(), len(sum.Results))
 	}
 }
+
+func TestAutoUsesOneConnectionOnLoopback(t *testing.T) {
+	s := newFaultServer(t)
+	d := randomData(autoMinSize+1<<20, 18)
+	it := s.add("auto.bin", d)
+	dir := t.TempDir()
+	sum, _ := runEngine(t, dir, Options{Connections: Auto}, it)
+	assertOK(t, sum)
+	assertFile(t, dir, "auto.bin", d)
+	if reqs := s.requests(); len(reqs) != 1 || reqs[0].rng != "bytes=0-" {
+		t.Errorf("requests = %+v, want one open range request", reqs)
+	}
+}
+
+func TestSegmentedResumeAcrossRuns(t *testing.T) {
+	s := newFaultServer(t)
+	d := randomData(16<<20, 19)
+	it := s.add("segs.bin", d)
+	var slow atomic.Bool
+	slow.Store(true)
+	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+		if !slow.Load() {
+			return false
+		}
+		var a, b int
+		fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &a, &b)
+		w.Header().Set("ETag", f.etag)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", a, b, len(f.data)))
+		w.Header().Set("Content-Length", fmt.Sprint(b-a+1))
+		w.WriteHeader(http.StatusPartialContent)
+		for off := a; off <= b; off += 64 << 10 {
+			if _, err := w.Write(f.data[off:min(off+64<<10, b+1)]); err != nil {
+				return true
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(10 * time.Millisecond)
+		}
+		return true
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	e, err := New(ctx, Options{Dir: dir, Connections: 4, CheckpointBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Add(it)
+	e.Close()
+	time.Sleep(400 * time.Millisecond)
+	cancel()
+	if _, err := e.Wait(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait: %v", err)
+	}
+	st := (&journal{dir: filepath.Join(dir, StateDir)}).loadState("segs.bin")
+	if st == nil || len(st.Segments) != 4 || st.bytesOnDisk() == 0 {
+		t.Fatalf("segmented journal not saved: %+v", st)
+	}
+	firstRun := s.served()
+	slow.Store(false)
+	sum, _ := runEngine(t, dir, Options{Connections: 4}, it)
+	assertOK(t, sum)
+	assertFile(t, dir, "segs.bin", d)
+	if again := s.served() - firstRun; again > int64(len(d))-st.bytesOnDisk()+1<<20 {
+		t.Errorf("second run fetched %d bytes; %d were already on disk of %d", again, st.bytesOnDisk(), len(d))
+	}
+}

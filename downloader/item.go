@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -14,10 +15,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/haulhq/haul/manifest"
 )
 
 // fileJob is the in-flight state of one file: its journal entry, its part
@@ -32,6 +32,12 @@ type fileJob struct {
 	h      hash.Hash
 	part   *os.File
 	notify chan struct{} // poked when segment data lands, for the hasher
+	// stateSaved is true when a state file may exist on disk.
+	stateSaved bool
+	// ckptCh feeds the checkpoint writer goroutine; nil until the first
+	// checkpoint.
+	ckptCh   chan []byte
+	ckptDone chan struct{}
 
 	lastCkpt    time.Time
 	lastCkptOff int64
@@ -90,7 +96,13 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 			continue
 		}
 		lastErr = err
-		if !retryable(err) || attempt > e.opts.Retries {
+		limit := e.opts.Retries
+		if errors.Is(err, ErrChecksumMismatch) || errors.Is(err, ErrSizeMismatch) {
+			// The server keeps sending other bytes than the manifest
+			// promises: two fresh tries are enough to call it persistent.
+			limit = min(limit, maxMismatchRetries)
+		}
+		if !retryable(err) || attempt > limit {
 			j.checkpoint()
 			if attempt > 1 && retryable(err) {
 				return fmt.Errorf("giving up after %d attempts: %w", attempt, err)
@@ -113,6 +125,9 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 		}
 	}
 }
+
+// maxMismatchRetries caps the retries after a checksum or size mismatch.
+const maxMismatchRetries = 2
 
 // backoff is exponential with full jitter: uniform in [0, min(max, base·2^(n-1))).
 func (e *Engine) backoff(attempt int) time.Duration {
@@ -189,7 +204,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 	if sum != want {
 		return false, nil
 	}
-	if err := e.journal.markDone(doneRecord{Name: t.name, Size: fi.Size(), SHA256: sum, URL: redact(t.item.URL), Time: e.opts.Now()}); err != nil {
+	if err := e.journal.markDone(doneRecord{Name: t.name, Size: fi.Size(), SHA256: sum, Time: e.opts.Now()}); err != nil {
 		return false, err
 	}
 	e.markSkipped(t, fi.Size(), sum)
@@ -216,6 +231,9 @@ func HashFile(ctx context.Context, path string) (string, error) {
 
 // hashRange feeds n bytes of f from off into h (to EOF when n < 0).
 func hashRange(ctx context.Context, h hash.Hash, f *os.File, off, n int64) error {
+	if n == 0 {
+		return nil
+	}
 	buf := make([]byte, 256<<10)
 	for n != 0 {
 		if err := ctx.Err(); err != nil {
@@ -249,6 +267,19 @@ func hashRange(ctx context.Context, h hash.Hash, f *os.File, off, n int64) error
 func (j *fileJob) open() error {
 	jr := j.e.journal
 	name := j.t.name
+	if !jr.mayHave(name) {
+		// Nothing of this file in .haul: skip the reconciliation syscalls.
+		f, err := os.OpenFile(jr.partPath(name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("part file: %w", err)
+		}
+		j.part = f
+		j.st = newFileState(name, j.t.item.URL, j.t.item.Size)
+		j.h = sha256.New()
+		j.lastCkpt = j.e.opts.Now()
+		return nil
+	}
+	j.stateSaved = true
 	f, err := os.OpenFile(jr.partPath(name), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("part file: %w", err)
@@ -323,6 +354,7 @@ func (j *fileJob) restoreHash() error {
 }
 
 func (j *fileJob) close() {
+	j.flushCheckpoints()
 	if j.part != nil {
 		j.part.Close()
 		j.part = nil
@@ -338,6 +370,7 @@ func (j *fileJob) progress() int64 {
 
 // reset discards everything and starts the file from zero.
 func (j *fileJob) reset() error {
+	j.flushCheckpoints()
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.st = newFileState(j.t.name, j.t.item.URL, j.t.item.Size)
@@ -367,11 +400,51 @@ func (j *fileJob) saveLocked() {
 			j.st.Hash = b
 		}
 	}
-	if err := j.e.journal.saveState(&j.st); err != nil {
-		j.e.opts.Logger.Debug("checkpoint failed", "file", j.t.name, "err", err)
+	j.stateSaved = true
+	data, err := json.Marshal(&j.st)
+	if err != nil {
+		return
 	}
 	j.lastCkpt = j.e.opts.Now()
 	j.lastCkptOff = j.st.bytesOnDisk()
+	// The file is written by the job's checkpoint goroutine, off the hot
+	// path; only the newest pending checkpoint is kept.
+	if j.ckptCh == nil {
+		j.ckptCh, j.ckptDone = make(chan []byte, 1), make(chan struct{})
+		go j.checkpointWriter(j.ckptCh, j.ckptDone)
+	}
+	select {
+	case j.ckptCh <- data:
+	default:
+		select {
+		case <-j.ckptCh:
+		default:
+		}
+		j.ckptCh <- data
+	}
+}
+
+// checkpointWriter writes queued checkpoints until ch is closed.
+func (j *fileJob) checkpointWriter(ch <-chan []byte, done chan<- struct{}) {
+	defer close(done)
+	for data := range ch {
+		if err := j.e.journal.saveState(j.t.name, data); err != nil {
+			j.e.opts.Logger.Debug("checkpoint failed", "file", j.t.name, "err", err)
+		}
+	}
+}
+
+// flushCheckpoints waits for pending checkpoint writes and stops the
+// writer.
+func (j *fileJob) flushCheckpoints() {
+	j.mu.Lock()
+	ch, done := j.ckptCh, j.ckptDone
+	j.ckptCh, j.ckptDone = nil, nil
+	j.mu.Unlock()
+	if ch != nil {
+		close(ch)
+		<-done
+	}
 }
 
 // maybeCheckpointLocked saves the journal when enough bytes or time have
@@ -403,12 +476,14 @@ func (j *fileJob) finalize() error {
 	}
 	// Re-check the target right before the rename: a symlink may have
 	// appeared in the output directory since the item was claimed.
-	path, err := manifest.SafePath(j.e.opts.Dir, j.t.name)
+	path, err := j.e.targets.Path(j.t.name)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create directory: %w", err)
+	if strings.Contains(j.t.name, "/") {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return fmt.Errorf("create directory: %w", err)
+		}
 	}
 	if err := j.part.Close(); err != nil {
 		j.part = nil
@@ -418,8 +493,11 @@ func (j *fileJob) finalize() error {
 	if err := os.Rename(j.e.journal.partPath(j.t.name), path); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
-	j.e.journal.removeState(j.t.name)
-	if err := j.e.journal.markDone(doneRecord{Name: j.t.name, Size: size, SHA256: sum, URL: redact(it.URL), Time: j.e.opts.Now()}); err != nil {
+	j.flushCheckpoints()
+	if j.stateSaved {
+		j.e.journal.removeState(j.t.name)
+	}
+	if err := j.e.journal.markDone(doneRecord{Name: j.t.name, Size: size, SHA256: sum, Time: j.e.opts.Now()}); err != nil {
 		return err
 	}
 	j.t.result.Size, j.t.result.SHA256 = size, sum

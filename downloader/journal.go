@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,6 +34,9 @@ type journal struct {
 	mu   sync.Mutex
 	done map[string]doneRecord
 	log  *os.File
+	// existing holds the file IDs that had a part or state file when the
+	// journal was opened; other files start fresh without looking.
+	existing map[string]bool
 }
 
 // doneRecord is one line of done.ndjson.
@@ -40,7 +44,6 @@ type doneRecord struct {
 	Name   string    `json:"name"`
 	Size   int64     `json:"size"`
 	SHA256 string    `json:"sha256"`
-	URL    string    `json:"url,omitempty"`
 	Time   time.Time `json:"time"`
 }
 
@@ -136,7 +139,19 @@ func openJournal(outDir string) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	j := &journal{dir: dir, done: make(map[string]doneRecord)}
+	j := &journal{dir: dir, done: make(map[string]doneRecord), existing: make(map[string]bool)}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if id, ok := strings.CutSuffix(n, ".part"); ok {
+			j.existing[id] = true
+		} else if id, ok := strings.CutSuffix(n, ".json"); ok {
+			j.existing[id] = true
+		}
+	}
 	path := filepath.Join(dir, doneLog)
 	if f, err := os.Open(path); err == nil {
 		sc := bufio.NewScanner(f)
@@ -186,6 +201,11 @@ func (j *journal) partPath(name string) string {
 
 func (j *journal) statePath(name string) string {
 	return filepath.Join(j.dir, fileID(name)+".json")
+}
+
+// mayHave reports whether name may have a part or state file.
+func (j *journal) mayHave(name string) bool {
+	return j.existing[fileID(name)]
 }
 
 // completed returns the done record of name.
@@ -255,12 +275,8 @@ func (j *journal) loadState(name string) *fileState {
 }
 
 // saveState writes a checkpoint atomically (temp file + rename, no fsync).
-func (j *journal) saveState(s *fileState) error {
-	data, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	path := j.statePath(s.Name)
+func (j *journal) saveState(name string, data []byte) error {
+	path := j.statePath(name)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)

@@ -16,6 +16,8 @@ import (
 const (
 	// bufSize is the unit of reading, writing and hashing.
 	bufSize = 512 << 10
+	// smallBufSize is the buffer for small files.
+	smallBufSize = 64 << 10
 	// pipelineDepth buffers are in flight per file between the reader,
 	// the writer and the hasher.
 	pipelineDepth = 4
@@ -382,8 +384,14 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 
 // pumpSimple is pump for short bodies: read, write and hash in turn.
 func (j *fileJob) pumpSimple(guard *stallGuard, body io.Reader, off, stop int64) error {
-	buf := j.e.getBuf()
-	defer j.e.putBuf(buf)
+	var buf []byte
+	if stop-off <= smallBufSize {
+		buf = j.e.getSmallBuf()
+		defer j.e.putSmallBuf(buf)
+	} else {
+		buf = j.e.getBuf()
+		defer j.e.putBuf(buf)
+	}
 	pos := off
 	var rerr error
 	for rerr == nil && pos < stop {
@@ -619,4 +627,19 @@ func (e *Engine) putBuf(b []byte) {
 		return
 	}
 	e.bufs.Put(&b)
+}
+
+// getSmallBuf and putSmallBuf recycle buffers for small files.
+func (e *Engine) getSmallBuf() []byte {
+	if b, ok := e.smallBufs.Get().(*[]byte); ok {
+		return (*b)[:smallBufSize]
+	}
+	return make([]byte, smallBufSize)
+}
+
+func (e *Engine) putSmallBuf(b []byte) {
+	if cap(b) < smallBufSize {
+		return
+	}
+	e.smallBufs.Put(&b)
 }

@@ -105,29 +105,52 @@ func isReservedWindowsName(seg string) bool {
 // directory on the way is a symlink leading outside dir. It does not create
 // anything.
 func SafePath(dir, name string) (string, error) {
+	r, err := NewRoot(dir)
+	if err != nil {
+		return "", err
+	}
+	return r.Path(name)
+}
+
+// Root is an output directory resolved once, for checking many names.
+type Root struct {
+	abs  string // absolute path of the directory
+	real string // abs with symlinks resolved (abs when it does not exist yet)
+}
+
+// NewRoot resolves dir.
+func NewRoot(dir string) (*Root, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("output directory %s: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("output directory %s: %w", dir, err)
+		}
+		real = abs
+	}
+	return &Root{abs: abs, real: real}, nil
+}
+
+// Dir returns the absolute path of the root.
+func (r *Root) Dir() string { return r.abs }
+
+// Path is SafePath for this root.
+func (r *Root) Path(name string) (string, error) {
 	clean, err := CleanName(name)
 	if err != nil {
 		return "", err
 	}
-	root, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("output directory %s: %w", dir, err)
-	}
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("output directory %s: %w", dir, err)
-		}
-		realRoot = root
-	}
-	target := filepath.Join(root, filepath.FromSlash(clean))
-	if !within(root, target) {
+	target := filepath.Join(r.abs, filepath.FromSlash(clean))
+	if !within(r.abs, target) {
 		return "", fmt.Errorf("%w %q: resolves outside the output directory", ErrUnsafeName, name)
 	}
 	// Walk the existing prefix of the path: every existing component must
 	// resolve inside the real root. The final component may be a regular
 	// file (it will be replaced atomically) but not a symlink.
-	cur := root
+	cur := r.abs
 	parts := strings.Split(clean, "/")
 	for i, p := range parts {
 		cur = filepath.Join(cur, p)
@@ -144,7 +167,7 @@ func SafePath(dir, name string) (string, error) {
 				return "", fmt.Errorf("%w %q: target is a symlink", ErrUnsafeName, name)
 			}
 			real, err := filepath.EvalSymlinks(cur)
-			if err != nil || !within(realRoot, real) {
+			if err != nil || !within(r.real, real) {
 				return "", fmt.Errorf("%w %q: goes through a symlink leading outside the output directory", ErrUnsafeName, name)
 			}
 			continue
@@ -175,7 +198,8 @@ func DeriveName(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	name := ""
 	if err == nil {
-		name = path.Base(u.Path)
+		esc := u.EscapedPath()
+		name = esc[strings.LastIndexByte(esc, '/')+1:]
 		if un, err := url.PathUnescape(name); err == nil {
 			name = un
 		}
@@ -220,7 +244,8 @@ func SanitizeComponent(s string) string {
 // ErrDuplicate. Item IDs must be unique too. Safe for concurrent use, so
 // items can be claimed as they arrive.
 type Targets struct {
-	dir string
+	root    *Root
+	rootErr error
 
 	mu    sync.Mutex
 	names map[string]string // folded target -> key that claimed it
@@ -229,7 +254,17 @@ type Targets struct {
 
 // NewTargets returns the target allocator for dir.
 func NewTargets(dir string) *Targets {
-	return &Targets{dir: dir, names: make(map[string]string), ids: make(map[string]bool)}
+	root, err := NewRoot(dir)
+	return &Targets{root: root, rootErr: err, names: make(map[string]string), ids: make(map[string]bool)}
+}
+
+// Path re-checks a claimed name (SafePath against the same root), e.g.
+// right before renaming a file into place.
+func (t *Targets) Path(name string) (string, error) {
+	if t.rootErr != nil {
+		return "", t.rootErr
+	}
+	return t.root.Path(name)
 }
 
 // Name returns the relative slash-separated target name of it: its
@@ -251,7 +286,7 @@ func (t *Targets) Claim(it *Item) (name, abs string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	abs, err = SafePath(t.dir, name)
+	abs, err = t.Path(name)
 	if err != nil {
 		return "", "", err
 	}

@@ -101,7 +101,11 @@ When every item has finished, DIR/manifest.json holds the final manifest
 the files, checkable with "sha256sum -c SHA256SUMS" in DIR.
 
 --from-file reads one asset id per line (# comments allowed), or a CSV file
-with an asset_id column; "-" reads standard input.
+with an asset_id column; "-" reads standard input. For --tag, the export
+holds the assets that had the tag when it was created.
+
+Assets must be scanned before a rendition can be made from them: export
+right after an upload with "haul upload --wait".
 
 With --json, progress is a stream of JSON lines on stdout: "export" (the
 export was created or attached to), "prepare" (item counts changed), the
@@ -118,7 +122,7 @@ EXIT STATUS
 		Example: `  haul export ast_01JD8X3V5K ast_01JD8X3V6M --format mp4_720p -o ./out
   haul export --tag season-1 --format original -o /mnt/media -j 16
   haul export --from-file ids.csv --format audio_m4a --limit-rate 20M
-  haul upload *.mov | haul export --from-file - --format mp4_1080p -o delivery
+  haul upload --wait *.mov | haul export --from-file - --format mp4_1080p -o delivery
   (cd out && sha256sum -c SHA256SUMS)`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := app.Config()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/haulhq/haul/client"
+	"github.com/haulhq/haul/manifest"
 )
 
 // apiClientFunc builds the API client a command talks to. Commands keep it
@@ -80,7 +81,8 @@ func (h *hintedError) Error() string { return h.err.Error() + h.hint }
 func (h *hintedError) Unwrap() error { return h.err }
 
 // apiFailure maps an API error to the command's exit code and adds advice:
-// 401 and 403 exit 4, invalid requests (400, 422) exit 2, the rest exit 1.
+// 401 and 403 exit 4, invalid requests (400, 422) and invalid manifests
+// exit 2, the rest exit 1.
 // rateHint is appended to a rate-limit message (e.g. " or lower -j").
 func apiFailure(err error, rateHint string) error {
 	if err == nil {
@@ -89,6 +91,9 @@ func apiFailure(err error, rateHint string) error {
 	var ce *codedError
 	if errors.As(err, &ce) {
 		return err
+	}
+	if errors.Is(err, manifest.ErrInvalid) {
+		return withExit(exitUsage, err)
 	}
 	ae, ok := client.AsAPIError(err)
 	if !ok {

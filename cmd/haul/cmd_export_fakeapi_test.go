@@ -52,6 +52,8 @@ type fakeAPI struct {
 	expireOnce map[string]bool
 	generation map[string]int
 	downloads  map[string]int // asset → GET /dl requests
+	// manifestOverride, when set, is served for every export manifest.
+	manifestOverride string
 }
 
 type fakeExport struct {
@@ -315,6 +317,11 @@ func (f *fakeAPI) getExport(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) getManifest(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.manifestOverride != "" {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, f.manifestOverride)
+		return
+	}
 	if fe, ok := f.fexports[r.PathValue("id")]; ok {
 		f.buildManifest(w, r, fe)
 		return

@@ -320,3 +320,35 @@ func TestExportExitCodes(t *testing.T) {
 	}
 	checkSHA256Sums(t, dir, 1)
 }
+
+// FuzzReadAssetIDs: any --from-file content is refused or yields ids
+// without spaces or control characters; never a panic.
+func FuzzReadAssetIDs(f *testing.F) {
+	for _, s := range []string{"ast_1\nast_2\n", "asset_id\nast_1\n", "title,asset_id\n\"a,b\",ast_1\n", "a;asset_id\nx;ast_9\n",
+		"\xef\xbb\xbfasset_id\r\nast_1\r\n", "# only a comment\n", "asset_id\n\"unterminated\n", "id\tasset_id\n1\t\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ids, err := readAssetIDs(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for _, id := range ids {
+			if id == "" || checkAssetID(id) != nil {
+				t.Fatalf("bad id %q from %q", id, s)
+			}
+		}
+	})
+}
+
+func TestExportInvalidManifestExitsUsage(t *testing.T) {
+	f, opts, _, _, ids := exportFixture(t, "tok-export")
+	opts.IDs = ids[:1]
+	f.mu.Lock()
+	f.manifestOverride = `{"version":2,"items":[]}`
+	f.mu.Unlock()
+	err := runExport(context.Background(), opts)
+	if exitCodeOf(err) != exitUsage || !strings.Contains(err.Error(), "unsupported version 2") {
+		t.Errorf("err = %v (exit %d), want a manifest error exiting 2", err, exitCodeOf(err))
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,8 @@ type fetchOptions struct {
 	Token  string
 	// HTTPClient makes every request; nil means a tuned default.
 	HTTPClient *http.Client
+	// CPUProfile, when set, is where a pprof CPU profile is written.
+	CPUProfile string
 }
 
 func newFetchCmd(app *App) *cobra.Command {
@@ -116,6 +119,8 @@ EXIT STATUS
 	f.Int("retries", 10, "retries per item after a retryable failure")
 	f.String("limit-rate", "", "cap the aggregate download rate, e.g. 500K or 20M (bytes per second)")
 	f.Bool("verify-existing", false, "re-hash files already complete instead of trusting the journal and size")
+	f.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a pprof CPU profile to this file")
+	_ = f.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -157,6 +162,17 @@ func parseRate(s string) (int64, error) {
 }
 
 func runFetch(ctx context.Context, opts *fetchOptions) error {
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	client := opts.HTTPClient
 	if client == nil {
 		client = downloader.NewHTTPClient(opts.Jobs * max(opts.Connections, 4))

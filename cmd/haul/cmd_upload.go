@@ -38,6 +38,8 @@ func newUploadCmd(app *App, runF func(context.Context, *uploadOptions) error) *c
 with a Repr-Digest header so the server verifies the bytes it stores; nothing
 is held in memory. The new asset ids are printed on stdout, one per line (or
 the assets as JSON lines with --json), so they can be piped to haul export.
+--wait returns only once the server has scanned (and probed) each asset,
+which renditions need.
 
 EXIT STATUS
   0  every file uploaded
@@ -48,7 +50,8 @@ EXIT STATUS
 		Example: `  haul upload ep01.mp4
   haul upload --tag season-1 --tag drama ep*.mp4
   haul upload trailer.mov --title "Official trailer" --wait
-  haul upload *.wav --json | jq -r .id`,
+  haul upload *.wav --json | jq -r .id
+  haul upload --wait ep*.mp4 | haul export --from-file - --format mp4_720p -o out`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := app.Config()

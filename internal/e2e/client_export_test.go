@@ -49,10 +49,11 @@ func cliFiles(t *testing.T, sizes ...int) []string {
 	return paths
 }
 
-// cliUpload uploads files with haul upload and returns the asset ids.
+// cliUpload uploads files with haul upload --wait (scanned and probed)
+// and returns the asset ids.
 func cliUpload(t *testing.T, srv *e2e.Server, files ...string) []string {
 	t.Helper()
-	out, errOut, code := cliRun(t, srv, srv.AdminKey, append([]string{"upload", "--tag", "e2e"}, files...)...)
+	out, errOut, code := cliRun(t, srv, srv.AdminKey, append([]string{"upload", "--wait", "--tag", "e2e"}, files...)...)
 	if code != 0 {
 		t.Fatalf("haul upload: exit %d\n%s", code, errOut)
 	}
@@ -153,6 +154,16 @@ func TestCLIExportEndToEnd(t *testing.T) {
 	if last["type"] != "finish" {
 		t.Errorf("last event %v", last)
 	}
+
+	// Ids piped from haul upload's output: --from-file -.
+	dir3 := t.TempDir()
+	pipe := exec.Command(e2e.Binary(t), "--server", srv.URL, "--token", srv.AdminKey, "export", "--from-file", "-", "--format", "original", "-o", dir3)
+	pipe.Env = e2e.Env(t)
+	pipe.Stdin = strings.NewReader(ids[2] + "\n" + ids[3] + "\n")
+	if out, err := pipe.CombinedOutput(); err != nil {
+		t.Fatalf("export --from-file -: %v\n%s", err, out)
+	}
+	cliCheckSums(t, dir3, files[2:])
 
 	// haul get of one asset prints the path of the verified file.
 	out, errOut, code = cliRun(t, srv, srv.AdminKey, "get", ids[1], "-o", t.TempDir())
@@ -343,4 +354,75 @@ func TestCLIExportSurvivesServerRestart(t *testing.T) {
 		t.Errorf("no retry reported across the restart:\n%s", errOut.String())
 	}
 	cliCheckSums(t, dir, files)
+}
+
+// cliRequirePreset skips (loudly) when the server cannot make renditions
+// in format: ffmpeg missing, or a build without the rendition worker.
+func cliRequirePreset(t *testing.T, srv *e2e.Server, format string) {
+	t.Helper()
+	c, err := client.New(client.Options{BaseURL: srv.URL, Token: srv.AdminKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	formats, err := c.ListFormats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range formats {
+		if f.Name == format {
+			return
+		}
+	}
+	t.Skipf("SKIPPED: the server offers no %s preset (is ffmpeg installed?); rendition tests need it", format)
+}
+
+func TestCLIExportWithFailedRendition(t *testing.T) {
+	srv := e2e.StartServer(t, "--workers", "2")
+	cliRequirePreset(t, srv, "mp4_480p")
+	notes := filepath.Join(t.TempDir(), "notes.txt")
+	_ = os.WriteFile(notes, []byte("not a video at all\n"), 0o644)
+	sample := filepath.Join("..", "..", "testdata", "media", "sample.mp4")
+	if _, err := os.Stat(sample); err != nil {
+		t.Fatalf("sample media missing: %v", err)
+	}
+	ids := cliUpload(t, srv, sample, notes)
+	dir := t.TempDir()
+
+	// The video is rendered and downloaded; the text file cannot be a
+	// video: its item fails with the server's reason, the export exits 3.
+	_, errOut, code := cliRun(t, srv, srv.AdminKey, "export", ids[0], ids[1], "--format", "mp4_480p", "-o", dir)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, ids[1]) || !strings.Contains(errOut, "unsupported_format") {
+		t.Errorf("the failed item and its reason are not reported:\n%s", errOut)
+	}
+	f, err := os.Open(filepath.Join(dir, "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums, err := manifest.ParseSHA256Sums(f)
+	f.Close()
+	if err != nil || len(sums) != 1 || !strings.HasSuffix(sums[0].Name, "_mp4_480p.mp4") {
+		t.Fatalf("SHA256SUMS = %+v, %v", sums, err)
+	}
+	cmd := exec.Command("sha256sum", "-c", "--strict", "SHA256SUMS")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("sha256sum -c: %v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	m, err := manifest.Parse(bytes.NewReader(raw))
+	if err != nil || m.Status != manifest.StatusPartial {
+		t.Errorf("manifest.json: %v, status %v", err, m)
+	}
+
+	// haul get through the 202 flow: a job, its progress, then the file.
+	out, errOut, code := cliRun(t, srv, srv.AdminKey, "get", ids[0], "--format", "mp4_720p", "-o", t.TempDir())
+	if code != 0 {
+		t.Fatalf("haul get --format mp4_720p: exit %d\n%s", code, errOut)
+	}
+	if fi, err := os.Stat(strings.TrimSpace(out)); err != nil || fi.Size() == 0 {
+		t.Errorf("haul get printed %q: %v", out, err)
+	}
 }

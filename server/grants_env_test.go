@@ -92,8 +92,8 @@ func newGWEnv(t *testing.T, mutate func(*Config), withDeps ...func(*Deps)) *gwEn
 	return &gwEnv{t: t, clock: clock, db: db, blobs: blobs, srv: srv, ts: ts, key: key, data: dir}
 }
 
-// noRedirect is a client that shows redirects instead of following them.
-var noRedirect = &http.Client{
+// gwNoRedirect is a client that shows redirects instead of following them.
+var gwNoRedirect = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	Timeout:       30 * time.Second,
 }
@@ -129,7 +129,7 @@ func (e *gwEnv) do(method, path string, body any, hdr ...string) (int, []byte, h
 		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := noRedirect.Do(req)
+	resp, err := gwNoRedirect.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -154,8 +154,8 @@ func (e *gwEnv) must(want int, method, path string, body, out any) http.Header {
 	return h
 }
 
-// problemCode returns the problem code of a body.
-func problemCode(b []byte) string {
+// gwProblemCode returns the problem code of a body.
+func gwProblemCode(b []byte) string {
 	var p struct {
 		Code string `json:"code"`
 	}
@@ -265,4 +265,4 @@ func (e *gwEnv) otherTenant() string {
 	return e.newKey(tn.ID, store.ScopeAdmin)
 }
 
-func blobPutOpts() blob.PutOptions { return blob.PutOptions{SizeHint: -1} }
+func gwBlobPutOpts() blob.PutOptions { return blob.PutOptions{SizeHint: -1} }

@@ -57,7 +57,7 @@ func TestGrantOneTime(t *testing.T) {
 	}
 
 	status, body, _ = e.redeem(g.Token)
-	if status != http.StatusGone || problemCode(body) != CodeGrantConsumed {
+	if status != http.StatusGone || gwProblemCode(body) != CodeGrantConsumed {
 		t.Fatalf("second redemption: %d %s", status, body)
 	}
 	var v grantJSON
@@ -92,7 +92,7 @@ func TestGrantLimitedExhausts(t *testing.T) {
 		}
 	}
 	status, body, _ := e.redeem(g.Token)
-	if status != http.StatusGone || problemCode(body) != CodeGrantConsumed {
+	if status != http.StatusGone || gwProblemCode(body) != CodeGrantConsumed {
 		t.Fatalf("4th redemption: %d %s", status, body)
 	}
 	if n := len(e.events(store.EventGrantAccessed)); n != 3 {
@@ -109,7 +109,7 @@ func TestGrantExpiryIsEnforcedAtRequestTime(t *testing.T) {
 	}
 	e.clock.Add(60 * time.Second)
 	status, body, _ := e.redeem(g.Token)
-	if status != http.StatusGone || problemCode(body) != CodeGrantExpired {
+	if status != http.StatusGone || gwProblemCode(body) != CodeGrantExpired {
 		t.Fatalf("redemption at expiry: %d %s", status, body)
 	}
 	var v grantJSON
@@ -143,7 +143,7 @@ func TestGrantRenewable(t *testing.T) {
 		}
 	}
 	e.clock.Add(11 * time.Minute)
-	if status, body, _ := e.redeem(g.Token); problemCode(body) != CodeGrantExpired {
+	if status, body, _ := e.redeem(g.Token); gwProblemCode(body) != CodeGrantExpired {
 		t.Fatalf("after expiry: %d %s", status, body)
 	}
 	var v grantJSON
@@ -186,7 +186,7 @@ func TestGrantConcurrentOneTimeRedemption(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				resp, err := noRedirect.Get(e.ts.URL + "/g/" + g.Token)
+				resp, err := gwNoRedirect.Get(e.ts.URL + "/g/" + g.Token)
 				if err != nil {
 					codes <- err.Error()
 					return
@@ -197,7 +197,7 @@ func TestGrantConcurrentOneTimeRedemption(t *testing.T) {
 					codes <- "won"
 					return
 				}
-				codes <- fmt.Sprintf("%d %s", resp.StatusCode, problemCode(b))
+				codes <- fmt.Sprintf("%d %s", resp.StatusCode, gwProblemCode(b))
 			}()
 		}
 		close(start)
@@ -238,11 +238,11 @@ func TestGrantRevocationInvalidatesIssuedURLs(t *testing.T) {
 		t.Fatalf("%d grant.revoked events, want 1", n)
 	}
 	status, body, _ := e.do("GET", loc, nil, "Authorization", "-", "Range", "bytes=0-1")
-	if status != http.StatusGone || problemCode(body) != CodeGrantRevoked {
+	if status != http.StatusGone || gwProblemCode(body) != CodeGrantRevoked {
 		t.Fatalf("issued URL after revocation: %d %s", status, body)
 	}
 	status, body, _ = e.redeem(g.Token)
-	if status != http.StatusGone || problemCode(body) != CodeGrantRevoked {
+	if status != http.StatusGone || gwProblemCode(body) != CodeGrantRevoked {
 		t.Fatalf("redemption after revocation: %d %s", status, body)
 	}
 	// Another tenant cannot see or revoke it.
@@ -281,7 +281,7 @@ func TestGrantUnknownTokensAreRateLimited(t *testing.T) {
 	g := e.grant(id, map[string]any{"policy": "renewable"})
 	wrong := strings.Repeat("A", 43)
 	for i := range 5 {
-		if status, body, _ := e.redeem(wrong); status != http.StatusNotFound || problemCode(body) != CodeNotFound {
+		if status, body, _ := e.redeem(wrong); status != http.StatusNotFound || gwProblemCode(body) != CodeNotFound {
 			t.Fatalf("miss %d: %d %s", i+1, status, body)
 		}
 	}
@@ -290,7 +290,7 @@ func TestGrantUnknownTokensAreRateLimited(t *testing.T) {
 	}
 	// Once blocked, even a right token is refused: guesses learn nothing.
 	status, body, h := e.redeem(g.Token)
-	if status != http.StatusTooManyRequests || problemCode(body) != CodeRateLimited || h.Get("Retry-After") == "" {
+	if status != http.StatusTooManyRequests || gwProblemCode(body) != CodeRateLimited || h.Get("Retry-After") == "" {
 		t.Fatalf("valid token while blocked: %d %s %v", status, body, h)
 	}
 	var p map[string]any
@@ -368,7 +368,7 @@ func TestGrantCreateValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		status, body, _ := e.do("POST", "/v1/assets/"+tt.asset+"/grants", tt.body)
-		if problemCode(body) != tt.code || status < 400 {
+		if gwProblemCode(body) != tt.code || status < 400 {
 			t.Errorf("%s: %d %s, want %s", tt.name, status, body, tt.code)
 		}
 	}
@@ -391,7 +391,7 @@ func TestGrantCreateValidation(t *testing.T) {
 	}
 	// Rights are checked again at redemption time.
 	e.must(http.StatusOK, "PATCH", "/v1/assets/"+limitedRights, map[string]any{"rights": map[string]any{"downloadable": false}}, nil)
-	if status, body, _ := e.redeem(g.Token); status != http.StatusForbidden || problemCode(body) != CodeRightsDenied {
+	if status, body, _ := e.redeem(g.Token); status != http.StatusForbidden || gwProblemCode(body) != CodeRightsDenied {
 		t.Fatalf("redeem after rights change: %d %s", status, body)
 	}
 	var v grantJSON
@@ -427,10 +427,10 @@ func TestGrantOfARenditionAndHEAD(t *testing.T) {
 
 	// Before the rendition exists: 409 with Retry-After, not counted.
 	status, body, h := e.do("GET", "/g/"+g.Token, nil, "Authorization", "-")
-	if status != http.StatusConflict || problemCode(body) != CodeNotReady || h.Get("Retry-After") != "4" {
+	if status != http.StatusConflict || gwProblemCode(body) != CodeNotReady || h.Get("Retry-After") != "4" {
 		t.Fatalf("rendition not ready: %d %s %v", status, body, h)
 	}
-	info, err := e.blobs.Put(ctx, strings.NewReader("jpeg bytes"), blobPutOpts())
+	info, err := e.blobs.Put(ctx, strings.NewReader("jpeg bytes"), gwBlobPutOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestGrantOfARenditionAndHEAD(t *testing.T) {
 		t.Fatal(err)
 	}
 	req, _ := http.NewRequest("HEAD", e.ts.URL+"/g/"+g.Token, nil)
-	resp, err := noRedirect.Do(req)
+	resp, err := gwNoRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestPrefersHTML(t *testing.T) {
 }
 
 func TestGrantTokensStayOutOfTheAccessLog(t *testing.T) {
-	var logs syncLog
+	var logs gwSyncLog
 	e := newGWEnv(t, nil, func(d *Deps) { d.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
 	id := e.upload("a.txt", []byte("abc"), nil)
 	g := e.grant(id, map[string]any{"policy": "limited", "max_downloads": 3})
@@ -495,19 +495,19 @@ func TestGrantTokensStayOutOfTheAccessLog(t *testing.T) {
 	}
 }
 
-// syncLog collects log output from the server's goroutines.
-type syncLog struct {
+// gwSyncLog collects log output from the server's goroutines.
+type gwSyncLog struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (l *syncLog) Write(p []byte) (int, error) {
+func (l *gwSyncLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *syncLog) String() string {
+func (l *gwSyncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

@@ -69,7 +69,7 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 	strict := newGWEnv(t, func(c *Config) { c.Webhooks.AllowPrivate = false })
 	for _, u := range []string{"http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/", "http://169.254.169.254/latest", "http://[::1]:80/"} {
 		status, body, _ := strict.do("POST", "/v1/webhooks", map[string]any{"url": u, "events": []string{"*"}})
-		if status != http.StatusUnprocessableEntity || problemCode(body) != CodeValidationFailed || !strings.Contains(string(body), "--webhook-allow-private") {
+		if status != http.StatusUnprocessableEntity || gwProblemCode(body) != CodeValidationFailed || !strings.Contains(string(body), "--webhook-allow-private") {
 			t.Errorf("private %s: %d %s", u, status, body)
 		}
 	}

@@ -96,7 +96,7 @@ func (g *grantAPI) upload(name, content string) string {
 	}
 }
 
-var linkRE = regexp.MustCompile(`Link:\s+(\S+/g/[A-Za-z0-9_-]{43})`)
+var grantLinkRE = regexp.MustCompile(`Link:\s+(\S+/g/[A-Za-z0-9_-]{43})`)
 
 func TestGrantCommands(t *testing.T) {
 	api := startGrantAPI(t)
@@ -106,7 +106,7 @@ func TestGrantCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("grant create: exit %d: %s", code, errOut)
 	}
-	m := linkRE.FindStringSubmatch(out)
+	m := grantLinkRE.FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, "one-time") || !strings.Contains(out, "Acme legal") || !strings.Contains(errOut, "only once") {
 		t.Fatalf("grant create output:\n%s\n%s", out, errOut)
 	}

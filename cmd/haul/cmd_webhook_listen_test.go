@@ -15,27 +15,27 @@ import (
 	"github.com/haulhq/haul/webhook"
 )
 
-// syncBuffer is a bytes.Buffer safe for the listener's goroutines.
-type syncBuffer struct {
+// listenBuffer is a bytes.Buffer safe for the listener's goroutines.
+type listenBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *listenBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *listenBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
 }
 
-func startListen(t *testing.T, opts *webhookListenOptions) (addr string, out *syncBuffer) {
+func startListen(t *testing.T, opts *webhookListenOptions) (addr string, out *listenBuffer) {
 	t.Helper()
-	out = &syncBuffer{}
+	out = &listenBuffer{}
 	app := &App{IO: &IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: io.Discard}, Getenv: func(string) string { return "" }}
 	ready := make(chan string, 1)
 	opts.ready = func(a string) { ready <- a }

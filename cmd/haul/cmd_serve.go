@@ -37,6 +37,7 @@ type serveOptions struct {
 	DownloadTTL     time.Duration
 	ManifestTTL     time.Duration
 	ShutdownTimeout time.Duration
+	Access          accessServeOptions
 	// Workers, JobTimeout and RenditionTTL tune the rendition worker pool.
 	Workers      int
 	JobTimeout   time.Duration
@@ -135,6 +136,9 @@ EXIT STATUS
 					return withExit(exitUsage, err)
 				}
 			}
+			if opts.Access, err = readAccessServeOptions(cfg); err != nil {
+				return err
+			}
 			return runServe(cmd.Context(), app, opts)
 		},
 	}
@@ -152,6 +156,7 @@ EXIT STATUS
 	f.Duration("download-ttl", time.Hour, "life of download URLs from POST /v1/assets/{id}/downloads")
 	f.Duration("manifest-ttl", 15*time.Minute, "life of download URLs in export manifests")
 	f.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	addAccessServeFlags(f)
 	f.Int("workers", 0, "rendition jobs (ffmpeg processes) run at once (default: number of CPUs)")
 	f.Duration("job-timeout", 30*time.Minute, "longest one rendition job may run")
 	f.Duration("rendition-ttl", 0, "purge renditions unused for this long, e.g. 720h; rebuilt on demand (default: keep)")
@@ -336,12 +341,14 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 			PublicURL: opts.PublicURL, TrustProxy: trust, RateLimits: limits,
 			MaxUploadSize: opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
 			DownloadURLTTL: opts.DownloadTTL, ManifestURLTTL: opts.ManifestTTL, ScanCommand: opts.ScanCommand,
+			Grants: opts.Access.grantConfig(), Webhooks: opts.Access.webhookConfig(),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	defer startAccessWorkers(ctx, st, blobs, log, opts.Access)() // webhook dispatcher and lifecycle worker, stopped first
 	renditions.SetJobFinished(srv.JobFinished)
 	wctx, stopWorkers := context.WithCancel(ctx)
 	workersDone := make(chan struct{})

@@ -19,5 +19,8 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 		newJobsCmd(app),
 		newExportsCmd(app),
 		// grant, webhook, events (grants and webhooks)
+		newGrantCmd(app),
+		newWebhookCmd(app),
+		newEventsCmd(app, nil),
 	}
 }

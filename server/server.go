@@ -63,6 +63,10 @@ type Config struct {
 	// SigningGrace is how long a rotated-out URL-signing secret is still
 	// accepted (default 24 h).
 	SigningGrace time.Duration
+	// Grants tunes access grants and their public links.
+	Grants GrantConfig
+	// Webhooks tunes webhook endpoints.
+	Webhooks WebhookConfig
 }
 
 func (c *Config) defaults() {
@@ -150,6 +154,8 @@ type Server struct {
 	touchMu sync.Mutex
 	touched map[string]time.Time
 
+	grants grantState
+
 	signerMu     sync.Mutex
 	signerLoaded time.Time
 
@@ -183,6 +189,9 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	}
 	if s.bus == nil {
 		s.bus = NewLocalBroadcaster()
+	}
+	if s.deliveries == nil {
+		s.deliveries = newAuditHook(s)
 	}
 	if s.cfg.RateLimits != nil {
 		local := newRateLimiter(s.cfg.RateLimits, s.now)

@@ -21,6 +21,7 @@ import (
 	"github.com/haulhq/haul/server"
 	"github.com/haulhq/haul/store"
 	"github.com/haulhq/haul/store/sqlite"
+	"github.com/haulhq/haul/transcode"
 )
 
 // serveOptions are the parsed flags of `haul serve`.
@@ -36,6 +37,13 @@ type serveOptions struct {
 	DownloadTTL     time.Duration
 	ManifestTTL     time.Duration
 	ShutdownTimeout time.Duration
+	Access          accessServeOptions
+	// Workers, JobTimeout and RenditionTTL tune the rendition worker pool.
+	Workers      int
+	JobTimeout   time.Duration
+	RenditionTTL time.Duration
+	// RenditionMinFree purges renditions while the data disk has less free space (0: off).
+	RenditionMinFree int64
 }
 
 // backendOptions say where metadata and bytes live.
@@ -65,6 +73,11 @@ Rate limits apply per tenant and class (job, export, grant, poll) and per
 client IP on public links (redeem, delivery). Change one with
 --rate-limit CLASS=N/WINDOW (repeatable), or turn all off with
 --rate-limit=off.
+
+Renditions (mp4_1080p, mp4_720p, mp4_480p, audio_m4a, thumbnail_jpg) are made
+by ffmpeg in a pool of --workers from a durable job queue; a job a killed
+server was running is picked up again. Without ffmpeg and ffprobe on PATH
+only the original format is served.
 
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
 finish (up to --shutdown-timeout).
@@ -109,10 +122,22 @@ EXIT STATUS
 			if opts.MaxBatchItems, err = cfg.Int("max_batch_items"); err != nil {
 				return withExit(exitUsage, err)
 			}
-			for key, dst := range map[string]*time.Duration{"download_ttl": &opts.DownloadTTL, "manifest_ttl": &opts.ManifestTTL, "shutdown_timeout": &opts.ShutdownTimeout} {
+			if opts.Workers, err = cfg.Int("workers"); err != nil {
+				return withExit(exitUsage, err)
+			}
+			if v := cfg.String("rendition_min_free"); v != "" {
+				if opts.RenditionMinFree, err = parseByteSize(v); err != nil {
+					return usageErrorf("--rendition-min-free: %v", err)
+				}
+			}
+			for key, dst := range map[string]*time.Duration{"download_ttl": &opts.DownloadTTL, "manifest_ttl": &opts.ManifestTTL, "shutdown_timeout": &opts.ShutdownTimeout,
+				"job_timeout": &opts.JobTimeout, "rendition_ttl": &opts.RenditionTTL} {
 				if *dst, err = cfg.Duration(key); err != nil {
 					return withExit(exitUsage, err)
 				}
+			}
+			if opts.Access, err = readAccessServeOptions(cfg); err != nil {
+				return err
 			}
 			return runServe(cmd.Context(), app, opts)
 		},
@@ -131,6 +156,11 @@ EXIT STATUS
 	f.Duration("download-ttl", time.Hour, "life of download URLs from POST /v1/assets/{id}/downloads")
 	f.Duration("manifest-ttl", 15*time.Minute, "life of download URLs in export manifests")
 	f.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	addAccessServeFlags(f)
+	f.Int("workers", 0, "rendition jobs (ffmpeg processes) run at once (default: number of CPUs)")
+	f.Duration("job-timeout", 30*time.Minute, "longest one rendition job may run")
+	f.Duration("rendition-ttl", 0, "purge renditions unused for this long, e.g. 720h; rebuilt on demand (default: keep)")
+	f.String("rendition-min-free", "", "purge least recently used renditions while the data disk has less free space, e.g. 5G (default: off)")
 	return cmd
 }
 
@@ -292,18 +322,40 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 			"key", key, "file", filepath.Join(opts.Backends.Data, "admin.key"))
 	}
 
+	tmp := filepath.Join(opts.Backends.Data, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	renditions, err := transcode.New(transcode.Deps{
+		Store: st, Blobs: blobs, Logger: log.With("component", "transcode"),
+		Config: transcode.Config{Workers: opts.Workers, JobTimeout: opts.JobTimeout, RenditionTTL: opts.RenditionTTL, MinFreeBytes: opts.RenditionMinFree, TempDir: tmp},
+	})
+	if err != nil {
+		return err
+	}
+
 	srv, err := server.NewServer(ctx, server.Deps{
 		Store: st, Blobs: blobs, Logger: log,
+		Renditions: renditionSeam{renditions}, Prober: renditions,
 		Config: server.Config{
 			PublicURL: opts.PublicURL, TrustProxy: trust, RateLimits: limits,
 			MaxUploadSize: opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
 			DownloadURLTTL: opts.DownloadTTL, ManifestURLTTL: opts.ManifestTTL, ScanCommand: opts.ScanCommand,
+			Grants: opts.Access.grantConfig(), Webhooks: opts.Access.webhookConfig(),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	defer startAccessWorkers(ctx, st, blobs, log, opts.Access)() // webhook dispatcher and lifecycle worker, stopped first
+	renditions.SetJobFinished(srv.JobFinished)
+	wctx, stopWorkers := context.WithCancel(ctx)
+	workersDone := make(chan struct{})
+	go func() { _ = renditions.Run(wctx); close(workersDone) }()
+	// On shutdown workers hand their jobs back to the queue; wait for that
+	// before the store closes.
+	defer func() { stopWorkers(); <-workersDone }()
 
 	hs := &http.Server{
 		Handler:           srv,

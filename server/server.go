@@ -220,6 +220,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.signerLoaded = s.now()
 	s.goBackground(s.refreshSigner)
+	s.goBackground(s.expireIdempotencyKeys)
 	s.resumeScans(ctx)
 	return s, nil
 }

@@ -22,8 +22,12 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
-echo "== building haul"
-CGO_ENABLED=0 go build -trimpath -o "$WORK/haul" ./cmd/haul
+if [ -n "${HAUL_BIN:-}" ]; then
+  cp "$HAUL_BIN" "$WORK/haul"
+else
+  echo "== building haul"
+  CGO_ENABLED=0 go build -trimpath -o "$WORK/haul" ./cmd/haul
+fi
 
 echo "== making files"
 mkdir -p "$WORK/www"

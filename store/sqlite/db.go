@@ -195,6 +195,14 @@ type querier interface {
 type tx struct {
 	q  querier
 	db *DB
+
+	// lastEventID is the largest event ID, known once AppendEvent has
+	// read or written it in this write transaction (which holds the write
+	// lock, so nothing else can add events meanwhile).
+	lastEventID *string
+	// stmts are statements prepared for this write transaction (hot
+	// inserts run many times in one batch); closed with the transaction.
+	stmts map[string]*sql.Stmt
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -238,6 +246,28 @@ func (db *DB) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
+}
+
+// txStmt returns query prepared in this write transaction, or nil outside
+// one (the read pool caches its own statements) or when it cannot be
+// prepared (the caller then runs it unprepared and gets the error there).
+func (t *tx) txStmt(ctx context.Context, query string) *sql.Stmt {
+	sqlTx, ok := t.q.(*sql.Tx)
+	if !ok {
+		return nil
+	}
+	if s, ok := t.stmts[query]; ok {
+		return s
+	}
+	s, err := sqlTx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[query] = s
+	return s
 }
 
 // WithTx runs fn in one write transaction.

@@ -36,8 +36,12 @@ func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
 	e.CreatedAt = tm(e.CreatedAt)
 	// The write lock is held, so the newest ID is stable: make ours larger,
 	// so IDs follow commit order even across processes or clock steps.
+	// Within one transaction the newest ID is read once and then
+	// followed in memory (batches of audit records append hundreds).
 	var last sql.NullString
-	if err := t.q.QueryRowContext(ctx, "SELECT max(id) FROM events").Scan(&last); err != nil {
+	if t.lastEventID != nil {
+		last = sql.NullString{String: *t.lastEventID, Valid: *t.lastEventID != ""}
+	} else if err := t.q.QueryRowContext(ctx, "SELECT max(id) FROM events").Scan(&last); err != nil {
 		return dbErr("append event", err)
 	}
 	e.ID = store.NewIDAt(store.PrefixEvent, t.db.Now())
@@ -45,9 +49,20 @@ func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
 		lt, _ := store.IDTime(last.String)
 		e.ID = store.NewIDAt(store.PrefixEvent, lt.Add(time.Millisecond))
 	}
-	if _, err := t.q.ExecContext(ctx, "INSERT INTO events ("+eventCols+") VALUES (?, ?, ?, ?, ?)",
-		e.ID, e.TenantID, e.Type, string(e.Data), ts(e.CreatedAt)); err != nil {
+	const insert = "INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?)"
+	args := []any{e.ID, e.TenantID, e.Type, string(e.Data), ts(e.CreatedAt)}
+	var err error
+	if st := t.txStmt(ctx, insert); st != nil {
+		_, err = st.ExecContext(ctx, args...)
+	} else {
+		_, err = t.q.ExecContext(ctx, insert, args...)
+	}
+	if err != nil {
 		return dbErr("append event", err)
+	}
+	if _, ok := t.q.(*sql.Tx); ok {
+		id := e.ID
+		t.lastEventID = &id
 	}
 	if !store.IsWebhookEvent(e.Type) {
 		return nil

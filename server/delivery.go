@@ -120,6 +120,10 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, c content) er
 	if f, ok := obj.(interface{ File() *os.File }); ok && f.File() != nil {
 		body = f.File()
 	}
+	// A file of known size skips ServeContent's two lseek calls.
+	if f, ok := body.(fileLike); ok && obj.Info().Size == c.Size {
+		body = newSizedFile(f, obj.Info().Size)
+	}
 	sw, _ := w.(*statusWriter)
 	var before int64
 	if sw != nil {

@@ -222,7 +222,7 @@ func (s *Store) Open(ctx context.Context, key string) (blob.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(s.path(key))
+	f, err := openRead(s.path(key))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("blob/fs: %s: %w", key, blob.ErrNotFound)
 	}

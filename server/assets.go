@@ -179,6 +179,28 @@ func (s *Server) getAsset(r *http.Request) (*store.Asset, error) {
 	return a, err
 }
 
+// getAssetCached is getAsset for the signing path: an asset read since the
+// store's last commit (by any process) is taken from memory. The caller
+// gets its own copy.
+func (s *Server) getAssetCached(r *http.Request) (*store.Asset, error) {
+	tenant, id := tenantOf(r.Context()), r.PathValue("id")
+	tok, cacheable := s.assetReads.token()
+	if !cacheable {
+		return s.getAsset(r)
+	}
+	key := tenant + "/" + id
+	a, ok := s.assetReads.get(key, tok, s.now())
+	if !ok {
+		var err error
+		if a, err = s.getAsset(r); err != nil {
+			return nil, err
+		}
+		s.assetReads.put(key, a, tok, s.now())
+	}
+	cp := *a
+	return &cp, nil
+}
+
 func (s *Server) handleAssetGet() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		a, err := s.getAsset(r)

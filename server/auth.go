@@ -94,7 +94,7 @@ func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
 			unauthorized("the Authorization header must be: Bearer <key>")
 			return
 		}
-		key, err := s.store.GetAPIKeyByHash(r.Context(), HashAPIKey(token))
+		key, err := s.apiKey(r.Context(), HashAPIKey(token))
 		if errors.Is(err, store.ErrNotFound) || (err == nil && key.Revoked()) {
 			unauthorized("the API key is invalid or revoked")
 			return
@@ -113,6 +113,22 @@ func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
 		s.touchKey(r.Context(), key.ID)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKeyAuth{}, &principal{key: key})))
 	})
+}
+
+// apiKey looks a key up by hash; a key read since the store's last commit
+// (by any process) is taken from memory.
+func (s *Server) apiKey(ctx context.Context, hash string) (*store.APIKey, error) {
+	tok, cacheable := s.keyReads.token()
+	if cacheable {
+		if k, ok := s.keyReads.get(hash, tok, s.now()); ok {
+			return k, nil
+		}
+	}
+	k, err := s.store.GetAPIKeyByHash(ctx, hash)
+	if err == nil && cacheable {
+		s.keyReads.put(hash, k, tok, s.now())
+	}
+	return k, err
 }
 
 // touchKey records key use at most every five minutes per key, to keep

@@ -186,7 +186,7 @@ func (s *Server) handleDownloadCreate() http.Handler {
 		if strings.ContainsAny(req.Filename, "/\\\x00") || len(req.Filename) > 255 {
 			return Errorf(CodeValidationFailed, "filename must be a plain file name, at most 255 bytes")
 		}
-		a, err := s.getAsset(r)
+		a, err := s.getAssetCached(r)
 		if err != nil {
 			return err
 		}

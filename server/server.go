@@ -150,6 +150,10 @@ type Server struct {
 	patterns   []string
 
 	assets *assetCache
+	// keyReads and assetReads keep API keys and assets read by the
+	// signing path while the store reports no commit (see readCache).
+	keyReads   *readCache[*store.APIKey]
+	assetReads *readCache[*store.Asset]
 
 	touchMu sync.Mutex
 	touched map[string]time.Time
@@ -208,6 +212,8 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		}
 		return float64(n + m)
 	})
+	s.keyReads = newReadCache[*store.APIKey](s.store, time.Second, 10000)
+	s.assetReads = newReadCache[*store.Asset](s.store, time.Second, 10000)
 	s.store = timedStore{Store: s.store, m: s.metrics}
 	signer, err := loadSigner(ctx, s.store, s.now)
 	if err != nil {

@@ -52,3 +52,15 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 }
+
+// ChangeToken identifies the committed state of a store: see Changes.
+type ChangeToken [48]byte
+
+// Changes is implemented by stores that can tell cheaply whether anything
+// has been committed since an earlier moment, by any process. Callers may
+// keep what they read for as long as the token they took before reading is
+// still the current one. ok is false when no token can be taken right now;
+// callers must then read the store.
+type Changes interface {
+	ChangeToken() (tok ChangeToken, ok bool)
+}

@@ -34,6 +34,7 @@ type DB struct {
 	w    *sql.DB // one connection: all writes
 	r    *sql.DB // read-only pool
 	rc   *stmtCache
+	wal  walIndex
 
 	// Now is the clock for times the caller did not give (CreatedAt and
 	// the like). Replace it before use in tests.
@@ -123,6 +124,7 @@ func (db *DB) Path() string { return db.path }
 // Close closes both connection pools, after folding the WAL back into the
 // database file (best effort) so that a copied haul.db is complete.
 func (db *DB) Close() error {
+	db.wal.close()
 	var rerr error
 	if db.r != nil {
 		db.rc.close()

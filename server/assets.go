@@ -184,8 +184,8 @@ func (s *Server) getAsset(r *http.Request) (*store.Asset, error) {
 // gets its own copy.
 func (s *Server) getAssetCached(r *http.Request) (*store.Asset, error) {
 	tenant, id := tenantOf(r.Context()), r.PathValue("id")
-	tok, cacheable := s.assetReads.token()
-	if !cacheable {
+	tok, cacheable := s.requestToken(r.Context())
+	if !cacheable || s.assetReads.changes == nil {
 		return s.getAsset(r)
 	}
 	key := tenant + "/" + id

@@ -118,7 +118,7 @@ func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
 // apiKey looks a key up by hash; a key read since the store's last commit
 // (by any process) is taken from memory.
 func (s *Server) apiKey(ctx context.Context, hash string) (*store.APIKey, error) {
-	tok, cacheable := s.keyReads.token()
+	tok, cacheable := s.requestToken(ctx)
 	if cacheable {
 		if k, ok := s.keyReads.get(hash, tok, s.now()); ok {
 			return k, nil

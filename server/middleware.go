@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/haulhq/haul/store"
 )
 
 type ctxKey int
@@ -30,6 +32,10 @@ type requestInfo struct {
 	tenantID string
 	keyID    string
 	clientIP string
+	// tok is the store's change token for the request (readCache).
+	tok      store.ChangeToken
+	tokOK    bool
+	tokTaken bool
 }
 
 func info(ctx context.Context) *requestInfo {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -42,6 +43,18 @@ func (c *readCache[V]) token() (store.ChangeToken, bool) {
 		return store.ChangeToken{}, false
 	}
 	return c.changes.ChangeToken()
+}
+
+// requestToken is the change token of the request in ctx, taken once per
+// request (the first lookup takes it; later ones reuse it, so a request
+// reads a consistent view as of that moment).
+func (s *Server) requestToken(ctx context.Context) (store.ChangeToken, bool) {
+	ri := info(ctx)
+	if !ri.tokTaken {
+		ri.tok, ri.tokOK = s.keyReads.token()
+		ri.tokTaken = true
+	}
+	return ri.tok, ri.tokOK
 }
 
 // get returns the value stored under key if it was read under tok and is

@@ -207,11 +207,15 @@ func (h *auditHook) writer(ctx context.Context) {
 func (h *auditHook) write(ctx context.Context, evs []store.Event) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// The transaction keeps the timeout; its statements get a context
+	// without one, so the SQLite driver does not start a goroutine to
+	// watch for cancellation on each of the batch's inserts.
+	stmtCtx := context.WithoutCancel(ctx)
 	err := h.s.store.WithTx(ctx, func(tx store.Tx) error {
 		for i := range evs {
 			e := evs[i] // AppendEvent fills ID; a retried fn starts afresh
 			e.ID = ""
-			if err := tx.AppendEvent(ctx, &e); err != nil {
+			if err := tx.AppendEvent(stmtCtx, &e); err != nil {
 				return err
 			}
 		}

@@ -286,7 +286,10 @@ func parseTrustProxy(list []string) ([]*net.IPNet, error) {
 }
 
 func runServe(ctx context.Context, app *App, opts serveOptions) error {
-	log := app.Logger()
+	// One access-log line per request: batch the writes (logbatch.go).
+	logOut := newLogBatcher(app.IO.ErrOut)
+	defer logOut.Close()
+	log := newLogger(&IOStreams{ErrOut: logOut}, app.Config())
 	limits, err := server.ParseRateLimits(opts.RateLimits)
 	if err != nil {
 		return usageErrorf("--rate-limit: %v", err)

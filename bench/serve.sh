@@ -81,28 +81,39 @@ NGINX_PID=$!
 sleep 0.5
 curl -fs -o /dev/null "http://127.0.0.1:$NPORT/small.bin" || { echo "nginx does not serve the files" >&2; cat "$WORK/nginx/error.log" >&2; exit 1; }
 
-rps() { grep 'Requests/sec' | awk '{print $2}'; }
-tput() { grep 'Transfer/sec' | awk '{print $2}'; }
-p99() { grep -E '^ +99%' | awk '{print $2}'; }
-
-echo "== 256 MiB file, 4 connections, $DUR"
-H_BIG=$(wrk -t2 -c4 -d"$DUR" "$BIG_URL")
-N_BIG=$(wrk -t2 -c4 -d"$DUR" "http://127.0.0.1:$NPORT/big.bin")
-echo "== 64 KiB file, 64 connections, $DUR"
-H_SMALL=$(wrk -t2 -c64 -d"$DUR" "$SMALL_URL")
-N_SMALL=$(wrk -t2 -c64 -d"$DUR" "http://127.0.0.1:$NPORT/small.bin")
-echo "== POST /v1/assets/{id}/downloads, 64 connections, $DUR"
+# One wrk run: "req/s transfer/s p99 cpu_us_per_req", where the last is the
+# CPU time (user+sys, from /proc) the server process and its children used
+# per request: robust when other work shares the cores, unlike req/s.
+cpu_ticks() { local t=0 p; for p in "$1" $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo "$t"; }
+run_wrk() { # PID URL [wrk args...]
+  local pid=$1 url=$2 c0 c1 out n; shift 2
+  c0=$(cpu_ticks "$pid"); out=$(wrk -t2 -d"$DUR" --latency "$@" "$url"); c1=$(cpu_ticks "$pid")
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  printf '%s %s %s %s\n' "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '/Transfer\/sec/ {print $2}' <<<"$out")" \
+    "$(awk '$1 == "99%" {print $2}' <<<"$out")" "$(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) / (n > 0 ? n : 1) ))"
+}
+ROUNDS=${ROUNDS:-3}
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"format":"original"}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $KEY"
 LUA
-H_POST=$(wrk -t2 -c64 -d"$DUR" --latency -s "$WORK/post.lua" "$API/v1/assets/$SMALL/downloads")
 
-printf '\n| test | haul | nginx |\n| --- | --- | --- |\n'
-printf '| 256 MiB file, 4 conns (transfer/s) | %s | %s |\n' "$(tput <<<"$H_BIG")" "$(tput <<<"$N_BIG")"
-printf '| 64 KiB file, 64 conns (req/s) | %s | %s |\n' "$(rps <<<"$H_SMALL")" "$(rps <<<"$N_SMALL")"
-printf '| 64 KiB file, 64 conns (transfer/s) | %s | %s |\n' "$(tput <<<"$H_SMALL")" "$(tput <<<"$N_SMALL")"
-printf '| POST …/downloads, 64 conns (req/s) | %s | — |\n' "$(rps <<<"$H_POST")"
-printf '| POST …/downloads p99 latency | %s | — |\n' "$(p99 <<<"$H_POST")"
+echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $ROUNDS rounds of $DUR, haul and nginx interleaved"
+printf '\n| round | test | haul | nginx | haul/nginx |\n| --- | --- | --- | --- | --- |\n'
+for r in $(seq "$ROUNDS"); do
+  read -r hb_rps hb_t _ hb_cpu < <(run_wrk "$HAUL_PID" "$BIG_URL" -c4)
+  read -r nb_rps nb_t _ nb_cpu < <(run_wrk "$NGINX_PID" "http://127.0.0.1:$NPORT/big.bin" -c4)
+  printf '| %s | 256 MiB file, 4 conns (transfer/s) | %s | %s | |\n' "$r" "$hb_t" "$nb_t"
+  read -r hs_rps hs_t hs_p99 hs_cpu < <(run_wrk "$HAUL_PID" "$SMALL_URL" -c64)
+  read -r ns_rps ns_t ns_p99 ns_cpu < <(run_wrk "$NGINX_PID" "http://127.0.0.1:$NPORT/small.bin" -c64)
+  printf '| %s | 64 KiB file, 64 conns (req/s) | %s | %s | %s %% |\n' "$r" "$hs_rps" "$ns_rps" "$(awk -v a="$hs_rps" -v b="$ns_rps" 'BEGIN {printf "%.0f", 100*a/b}')"
+  printf '| %s | 64 KiB file, server CPU per request | %s µs | %s µs | |\n' "$r" "$hs_cpu" "$ns_cpu"
+  read -r hp_rps _ hp_p99 hp_cpu < <(run_wrk "$HAUL_PID" "$API/v1/assets/$SMALL/downloads" -c64 -s "$WORK/post.lua")
+  printf '| %s | POST …/downloads, 64 conns (req/s) | %s | — | |\n' "$r" "$hp_rps"
+  printf '| %s | POST …/downloads p99 latency | %s | — | |\n' "$r" "$hp_p99"
+  printf '| %s | POST …/downloads, server CPU per request | %s µs | — | |\n' "$r" "$hp_cpu"
+done
+echo
+echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

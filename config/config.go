@@ -165,9 +165,6 @@ func Load(opts Options) (*Config, error) {
 		c.Profile = profile
 	}
 
-	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_", ".", "_"))
-	v.AutomaticEnv()
 	seen := map[string]bool{}
 	if opts.Flags != nil {
 		var bindErr error
@@ -181,7 +178,6 @@ func Load(opts Options) (*Config, error) {
 			if err := v.BindPFlag(key, f); err != nil && bindErr == nil {
 				bindErr = err
 			}
-			_ = v.BindEnv(key, EnvVar(key))
 		})
 		if bindErr != nil {
 			return nil, fmt.Errorf("bind flags: %w", bindErr)
@@ -189,12 +185,19 @@ func Load(opts Options) (*Config, error) {
 	}
 	for _, key := range []string{"server", "token"} {
 		if !seen[key] {
-			_ = v.BindEnv(key, EnvVar(key))
 			c.keys = append(c.keys, key)
 			seen[key] = true
 		}
 	}
 	sort.Strings(c.keys)
+	// The environment sits between flags and the file. viper's Set would
+	// beat flags too, so it is applied only where no flag was given; and
+	// Getenv (not os.Getenv) is the only way the environment is read.
+	for _, key := range c.keys {
+		if val, ok := lookupEnv(getenv, EnvVar(key)); ok && c.Source(key) == SourceEnv {
+			v.Set(key, val)
+		}
+	}
 
 	var err error
 	c.Server = strings.TrimRight(v.GetString("server"), "/")
@@ -212,7 +215,7 @@ func Load(opts Options) (*Config, error) {
 }
 
 func (c *Config) boolValue(key string) (bool, error) {
-	if !c.v.IsSet(key) {
+	if c.v.Get(key) == nil {
 		return false, nil
 	}
 	switch s := strings.ToLower(strings.TrimSpace(fmt.Sprint(c.v.Get(key)))); s {
@@ -226,7 +229,7 @@ func (c *Config) boolValue(key string) (bool, error) {
 }
 
 func (c *Config) intValue(key string) (int, error) {
-	if !c.v.IsSet(key) {
+	if c.v.Get(key) == nil {
 		return 0, nil
 	}
 	var n int

@@ -1,0 +1,54 @@
+// Package store owns haul's metadata: tenants and API keys, assets and
+// renditions, the rendition job queue, exports, grants, the audit log, the
+// webhook outbox, idempotency keys, rate-limit buckets and leases. It holds
+// the domain types, the Store interface and the error codes, and imports
+// nothing else of haul. Implementations: store/sqlite (embedded default)
+// and store/postgres (scale-out); store/storetest is the contract suite
+// both pass.
+//
+// Conventions every backend follows:
+//   - Every object belongs to a tenant; methods taking a tenantID never
+//     return or change another tenant's object (ENOTFOUND instead).
+//   - Zero time.Time means "not set" and is stored as NULL. Times come back
+//     in UTC, truncated to the microsecond.
+//   - Create methods fill an empty ID with NewID and zero CreatedAt /
+//     UpdatedAt with the store's clock; methods that compare against time
+//     take now from the caller, so tests control it.
+//   - Lists are ordered by ID (IDs sort by creation time) and paged with
+//     Page; the returned cursor is "" after the last page.
+package store
+
+import "context"
+
+// Tx is every data operation. Store runs each call in its own transaction;
+// inside WithTx the calls share one, so a state change and the events it
+// causes commit together.
+type Tx interface {
+	TenantStore
+	KeyStore
+	SettingStore
+	AssetStore
+	RenditionStore
+	JobStore
+	ExportStore
+	GrantStore
+	EventStore
+	WebhookStore
+	IdempotencyStore
+	CoordStore
+}
+
+// Store is a metadata store.
+type Store interface {
+	Tx
+	// WithTx runs fn in one read-write transaction, committed when fn
+	// returns nil and rolled back otherwise (fn's error is returned as is).
+	// A backend may run fn again after a serialization conflict, so fn must
+	// have no effects outside tx. Do not call Store methods inside fn: use
+	// tx, or the calls deadlock (SQLite has one writer).
+	WithTx(ctx context.Context, fn func(tx Tx) error) error
+	// Ready reports whether the store answers queries.
+	Ready(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}

@@ -1,0 +1,285 @@
+// Package sqlite is the embedded metadata store of haul serve: SQLite via
+// modernc.org/sqlite (pure Go), in WAL mode, with one writer connection
+// (every write is a BEGIN IMMEDIATE transaction, so writers never fail on a
+// lock upgrade) and a pool of read-only connections. The schema lives in
+// embedded migrations/NNNN_name.sql files, applied in order at Open, each
+// in its own transaction, and recorded in schema_migrations.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/haulhq/haul/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is the SQLite store. It implements store.Store.
+type DB struct {
+	path string
+	w    *sql.DB // one connection: all writes
+	r    *sql.DB // read-only pool
+
+	// Now is the clock for times the caller did not give (CreatedAt and
+	// the like). Replace it before use in tests.
+	Now func() time.Time
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database file at path and migrates
+// it to the current schema.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	params := url.Values{}
+	params.Set("_busy_timeout", "10000")
+	params.Set("_journal_mode", "WAL")
+	params.Set("_foreign_keys", "1")
+	// FULL: a committed redemption or lease survives power loss, not only
+	// a crash of the process.
+	params.Set("_synchronous", "FULL")
+	params.Set("_txlock", "immediate")
+	wdsn := "file:" + escapePath(path) + "?" + params.Encode()
+	params.Set("_query_only", "1")
+	rdsn := "file:" + escapePath(path) + "?" + params.Encode()
+
+	w, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{path: path, w: w, Now: time.Now}
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", rdsn)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0)*2)
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	db.r = r
+	return db, nil
+}
+
+// escapePath keeps a file path intact inside a file: URI.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// Path returns the database file.
+func (db *DB) Path() string { return db.path }
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	var rerr error
+	if db.r != nil {
+		rerr = db.r.Close()
+	}
+	return errors.Join(rerr, db.w.Close())
+}
+
+// Ready runs a trivial query on each pool.
+func (db *DB) Ready(ctx context.Context) error {
+	var one int
+	if err := db.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: not ready: %w", err)
+	}
+	if err := db.w.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite: not ready: %w", err)
+	}
+	return nil
+}
+
+// migrate applies the embedded migrations not yet recorded, in name order,
+// each in its own transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("sqlite: list migrations: %w", err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("sqlite: read migration %s: %w", version, err)
+		}
+		err = db.write(ctx, func(t *tx) error {
+			var n int
+			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := t.q.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := t.q.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, db.Now().UnixMicro())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx runs the data operations on a querier: the read pool, or a write
+// transaction.
+type tx struct {
+	q  querier
+	db *DB
+}
+
+var _ store.Tx = (*tx)(nil)
+
+// rd returns the operations on the read pool (for single reads).
+func (db *DB) rd() *tx { return &tx{q: db.r, db: db} }
+
+// now returns the store clock's time, truncated as stored.
+func (t *tx) now() time.Time { return t.db.Now().UTC().Truncate(time.Microsecond) }
+
+// write runs fn in a write transaction on the single writer connection.
+func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := db.writeOnce(ctx, fn)
+		// busy_timeout handles contention with other processes; a BUSY
+		// that still gets here (a WAL checkpoint race) is retried briefly.
+		if isBusy(err) && attempt < 5 && ctx.Err() == nil {
+			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+			continue
+		}
+		return err
+	}
+}
+
+func (db *DB) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(&tx{q: sqlTx, db: db}); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// WithTx runs fn in one write transaction.
+func (db *DB) WithTx(ctx context.Context, fn func(store.Tx) error) error {
+	return db.write(ctx, func(t *tx) error { return fn(t) })
+}
+
+// write1 runs fn in a write transaction and returns its value.
+func write1[T any](ctx context.Context, db *DB, fn func(*tx) (T, error)) (T, error) {
+	var v T
+	err := db.write(ctx, func(t *tx) error {
+		var err error
+		v, err = fn(t)
+		return err
+	})
+	return v, err
+}
+
+// write2 runs fn in a write transaction and returns its two values.
+func write2[T, U any](ctx context.Context, db *DB, fn func(*tx) (T, U, error)) (T, U, error) {
+	var v T
+	var u U
+	err := db.write(ctx, func(t *tx) error {
+		var err error
+		v, u, err = fn(t)
+		return err
+	})
+	return v, u, err
+}
+
+// sqliteCode returns the extended result code of a SQLite error, or 0.
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()
+	}
+	return 0
+}
+
+func isBusy(err error) bool {
+	c := sqliteCode(err)
+	return c&0xff == sqlite3.SQLITE_BUSY || c&0xff == sqlite3.SQLITE_LOCKED
+}
+
+func isUnique(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+func isForeignKey(err error) bool {
+	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// dbErr wraps an unexpected database error with what was being done.
+func dbErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *store.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlite: %s: %w", what, err)
+	}
+	return &store.Error{Code: store.EINTERNAL, Message: "sqlite: " + what, Err: err}
+}
+
+// notFound returns the ENOTFOUND error for an object kind and id.
+func notFound(kind, id string) error {
+	return store.Errorf(store.ENOTFOUND, "%s %s not found", kind, id)
+}

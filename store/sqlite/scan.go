@@ -115,7 +115,6 @@ func (c boolCol) Scan(v any) error {
 	return nil
 }
 
-
 // placeholders returns "?, ?, …" with n marks.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")

@@ -115,7 +115,6 @@ func (c boolCol) Scan(v any) error {
 	return nil
 }
 
-
 // b2i is the column value of a boolean: the schema keeps SQLite's 0/1.
 func b2i(b bool) int {
 	if b {

@@ -8,6 +8,8 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 	return []*cobra.Command{
 		// fetch, verify (downloader)
 		// serve, admin (server)
+		newServeCmd(app),
+		newAdminCmd(app),
 		// export, get, upload, assets, jobs, exports (client)
 		// grant, webhook, events (grants and webhooks)
 	}

@@ -146,4 +146,3 @@ func (b *Broadcaster) Close() error {
 	<-b.done
 	return nil
 }
-

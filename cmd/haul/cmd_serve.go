@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/haulhq/haul/blob"
+	blobfs "github.com/haulhq/haul/blob/fs"
+	"github.com/haulhq/haul/server"
+	"github.com/haulhq/haul/store"
+	"github.com/haulhq/haul/store/sqlite"
+)
+
+// serveOptions are the parsed flags of `haul serve`.
+type serveOptions struct {
+	Backends        backendOptions
+	Addr            string
+	PublicURL       string
+	TrustProxy      []string
+	RateLimits      []string
+	ScanCommand     string
+	MaxUploadSize   int64
+	MaxBatchItems   int
+	DownloadTTL     time.Duration
+	ManifestTTL     time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// backendOptions say where metadata and bytes live.
+type backendOptions struct {
+	// Data is the data directory (admin.key; haul.db and blobs/ by default).
+	Data string
+	// DB is the metadata store URL; empty for SQLite at Data/haul.db.
+	DB string
+	// Blobs is the blob store URL; empty for Data/blobs.
+	Blobs string
+}
+
+func newServeCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the haul API server",
+		Long: `Run the haul API server: assets, signed downloads, exports with manifests,
+on one embedded SQLite database and a content-addressed blob directory under
+--data. No other service is needed.
+
+On first start on an empty store, haul creates the tenant "default" and an
+admin API key, written to DATA/admin.key (mode 0600) and logged once, and the
+secret that signs download URLs (kept in the store, so URLs survive
+restarts).
+
+Rate limits apply per tenant and class (job, export, grant, poll) and per
+client IP on public links (redeem, delivery). Change one with
+--rate-limit CLASS=N/WINDOW (repeatable), or turn all off with
+--rate-limit=off.
+
+SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
+finish (up to --shutdown-timeout).`,
+		Example: `  # Serve on the default address with data in ./haul-data
+  haul serve
+
+  # Public URL behind a reverse proxy on 10.0.0.0/8
+  haul serve --addr :8080 --public-url https://media.example.com --trust-proxy 10.0.0.0/8
+
+  # Looser export limit, quarantine uploads clamd flags
+  haul serve --rate-limit export=600/1m --scan-command 'clamdscan --fdpass -'
+
+  # Benchmarks: no rate limits
+  haul serve --rate-limit=off`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := app.Config()
+			opts := serveOptions{
+				Backends:    backendOptions{Data: cfg.String("data"), DB: cfg.String("db"), Blobs: cfg.String("blobs")},
+				Addr:        cfg.String("addr"),
+				PublicURL:   cfg.String("public_url"),
+				ScanCommand: cfg.String("scan_command"),
+			}
+			opts.TrustProxy, _ = cmd.Flags().GetStringSlice("trust-proxy")
+			if !cmd.Flags().Changed("trust-proxy") {
+				opts.TrustProxy = cfg.StringSlice("trust_proxy")
+			}
+			opts.RateLimits, _ = cmd.Flags().GetStringArray("rate-limit")
+			if !cmd.Flags().Changed("rate-limit") {
+				opts.RateLimits = cfg.StringSlice("rate_limit")
+			}
+			size, err := parseByteSize(cfg.String("max_upload_size"))
+			if err != nil {
+				return usageErrorf("--max-upload-size: %v", err)
+			}
+			opts.MaxUploadSize = size
+			if opts.MaxBatchItems, err = cfg.Int("max_batch_items"); err != nil {
+				return withExit(exitUsage, err)
+			}
+			for key, dst := range map[string]*time.Duration{"download_ttl": &opts.DownloadTTL, "manifest_ttl": &opts.ManifestTTL, "shutdown_timeout": &opts.ShutdownTimeout} {
+				if *dst, err = cfg.Duration(key); err != nil {
+					return withExit(exitUsage, err)
+				}
+			}
+			return runServe(cmd.Context(), app, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.String("addr", "127.0.0.1:8080", "address to listen on")
+	f.String("data", "./haul-data", "data directory (SQLite haul.db, blobs/, admin.key)")
+	f.String("db", "", "metadata store URL (default: SQLite at DATA/haul.db)")
+	f.String("blobs", "", "blob store URL (default: DATA/blobs)")
+	f.String("public-url", "", "base URL clients reach the server at (default: the request's Host)")
+	f.StringSlice("trust-proxy", nil, "proxies (IPs or CIDRs) whose X-Forwarded-For is believed")
+	f.StringArray("rate-limit", nil, "rate limit CLASS=N/WINDOW (job, export, grant, poll, redeem, delivery), CLASS=off, or off")
+	f.String("scan-command", "", "command run by sh -c with each upload on stdin; non-zero exit quarantines it")
+	f.String("max-upload-size", "64G", "largest accepted upload (e.g. 500M, 10G)")
+	f.Int("max-batch-items", 10000, "most items in one export")
+	f.Duration("download-ttl", time.Hour, "life of download URLs from POST /v1/assets/{id}/downloads")
+	f.Duration("manifest-ttl", 15*time.Minute, "life of download URLs in export manifests")
+	f.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	return cmd
+}
+
+// parseByteSize reads 1024, 500K, 20M, 10G, 1T (powers of 1024).
+func parseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.ToUpper(s))
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I")
+	mult := int64(1)
+	if s != "" {
+		switch s[len(s)-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			s = s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size like 500M or 10G", s)
+	}
+	return n * mult, nil
+}
+
+// openBackends opens the metadata store and the blob store named by opts:
+// SQLite at DATA/haul.db and blob/fs at DATA/blobs by default. Other
+// backends (postgres://, s3://) are added here.
+func openBackends(ctx context.Context, opts backendOptions) (store.Store, blob.Store, error) {
+	st, err := openStore(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	bs, err := openBlobs(ctx, opts)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, bs, nil
+}
+
+// openStore opens the metadata store of opts.
+func openStore(ctx context.Context, opts backendOptions) (store.Store, error) {
+	path := filepath.Join(opts.Data, "haul.db")
+	if opts.DB != "" {
+		u, err := url.Parse(opts.DB)
+		switch {
+		case err == nil && (u.Scheme == "sqlite" || u.Scheme == "file"):
+			path = u.Opaque
+			if path == "" {
+				path = u.Path
+			}
+		case err == nil && u.Scheme == "":
+			path = opts.DB
+		default:
+			return nil, usageErrorf("--db %q: unsupported store (use a SQLite path or sqlite:PATH)", opts.DB)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// openBlobs opens the blob store of opts.
+func openBlobs(ctx context.Context, opts backendOptions) (blob.Store, error) {
+	dir := filepath.Join(opts.Data, "blobs")
+	if opts.Blobs != "" {
+		u, err := url.Parse(opts.Blobs)
+		switch {
+		case err == nil && u.Scheme == "file":
+			dir = u.Path
+		case err == nil && u.Scheme == "":
+			dir = opts.Blobs
+		default:
+			return nil, usageErrorf("--blobs %q: unsupported blob store (use a directory or file:///DIR)", opts.Blobs)
+		}
+	}
+	bs, err := blobfs.New(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open blob directory %s: %w", dir, err)
+	}
+	return bs, nil
+}
+
+// parseTrustProxy turns IPs and CIDRs into networks.
+func parseTrustProxy(list []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, item := range list {
+		for _, s := range strings.Split(item, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			if !strings.Contains(s, "/") {
+				ip := net.ParseIP(s)
+				if ip == nil {
+					return nil, fmt.Errorf("%q is not an IP address or CIDR", s)
+				}
+				bits := 32
+				if ip.To4() == nil {
+					bits = 128
+				}
+				s = fmt.Sprintf("%s/%d", s, bits)
+			}
+			_, n, err := net.ParseCIDR(s)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR", s)
+			}
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func runServe(ctx context.Context, app *App, opts serveOptions) error {
+	log := app.Logger()
+	limits, err := server.ParseRateLimits(opts.RateLimits)
+	if err != nil {
+		return usageErrorf("--rate-limit: %v", err)
+	}
+	trust, err := parseTrustProxy(opts.TrustProxy)
+	if err != nil {
+		return usageErrorf("--trust-proxy: %v", err)
+	}
+	if opts.PublicURL != "" {
+		if u, err := url.Parse(opts.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageErrorf("--public-url %q: want an absolute http(s) URL", opts.PublicURL)
+		}
+	}
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	}
+	defer ln.Close()
+
+	st, blobs, err := openBackends(ctx, opts.Backends)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	defer blobs.Close()
+
+	key, err := server.Bootstrap(ctx, st, opts.Backends.Data)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if key != "" {
+		log.Info("created tenant \"default\" and its admin API key (shown once; also in admin.key)",
+			"key", key, "file", filepath.Join(opts.Backends.Data, "admin.key"))
+	}
+
+	srv, err := server.NewServer(ctx, server.Deps{
+		Store: st, Blobs: blobs, Logger: log,
+		Config: server.Config{
+			PublicURL: opts.PublicURL, TrustProxy: trust, RateLimits: limits,
+			MaxUploadSize: opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
+			DownloadURLTTL: opts.DownloadTTL, ManifestURLTTL: opts.ManifestTTL, ScanCommand: opts.ScanCommand,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(app.IO.Out, "haul serving on http://%s (data %s)\n", ln.Addr(), opts.Backends.Data)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", opts.PublicURL, "rate_limits", limits != nil)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", opts.ShutdownTimeout)
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(opts.ShutdownTimeout, time.Second))
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shutdown: %w", err)
+	} else if err != nil {
+		log.Warn("shutdown timeout: closing remaining connections")
+		hs.Close()
+	}
+	log.Info("stopped")
+	return nil
+}

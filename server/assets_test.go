@@ -1,0 +1,183 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestAssetLifecycle(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("POST", "/v1/assets", e.admin, map[string]any{"title": "Episode 1", "filename": "ep01.mp4", "content_type": "video/mp4", "tags": []string{"show", "s1"}})
+	e.want(r, http.StatusCreated)
+	a := r.obj()
+	id := a["id"].(string)
+	if !strings.HasPrefix(id, "ast_") || a["state"] != "created" || a["upload_url"] != e.ts.URL+"/v1/assets/"+id+"/content" {
+		t.Fatalf("created asset: %s", r.body)
+	}
+	if a["rights"].(map[string]any)["downloadable"] != true {
+		t.Fatalf("rights default: %v", a["rights"])
+	}
+	content := []byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + strings.Repeat("x", 4000))
+	sum := sha256.Sum256(content)
+
+	// A wrong Repr-Digest stores nothing.
+	bad := sha256.Sum256([]byte("other"))
+	r = e.do("PUT", "/v1/assets/"+id+"/content", e.admin, content, "Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(bad[:])+":")
+	e.want(r, http.StatusUnprocessableEntity, CodeDigestMismatch)
+	r = e.do("GET", "/v1/assets/"+id, e.admin, nil)
+	if got := r.obj(); got["state"] != "created" || got["checksum"] != nil {
+		t.Fatalf("after mismatch: %s", r.body)
+	}
+
+	r = e.do("PUT", "/v1/assets/"+id+"/content", e.admin, content, "Repr-Digest", "sha-256=:"+base64.StdEncoding.EncodeToString(sum[:])+":")
+	e.want(r, http.StatusOK)
+	got := e.waitState(e.admin, id)
+	if got["state"] != "available" || got["size"] != float64(len(content)) || got["checksum"] != "sha256:"+hexOf(sum[:]) {
+		t.Fatalf("available asset: %v", got)
+	}
+	// Content cannot be replaced.
+	e.want(e.do("PUT", "/v1/assets/"+id+"/content", e.admin, content), http.StatusConflict, CodeConflict)
+
+	// List with ?tag=.
+	e.upload(e.admin, map[string]any{"title": "Other", "filename": "o.txt", "tags": []string{"misc"}}, []byte("hello"))
+	var list struct {
+		Data       []map[string]any `json:"data"`
+		NextCursor *string          `json:"next_cursor"`
+	}
+	e.do("GET", "/v1/assets?tag=show", e.admin, nil).json(&list)
+	if len(list.Data) != 1 || list.Data[0]["id"] != id || list.NextCursor != nil {
+		t.Fatalf("tag list: %+v", list)
+	}
+	e.do("GET", "/v1/assets?limit=1", e.admin, nil).json(&list)
+	if len(list.Data) != 1 || list.NextCursor == nil {
+		t.Fatalf("page 1: %+v", list)
+	}
+	e.do("GET", "/v1/assets?limit=1&cursor="+*list.NextCursor, e.admin, nil).json(&list)
+	if len(list.Data) != 1 || list.Data[0]["id"] == id {
+		t.Fatalf("page 2: %+v", list)
+	}
+	e.want(e.do("GET", "/v1/assets?limit=0", e.admin, nil), http.StatusUnprocessableEntity, CodeValidationFailed)
+
+	// PATCH.
+	r = e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"title": "Episode One", "tags": []string{"show"}, "legal_hold": true, "retention_expires_at": "2030-01-01T00:00:00Z", "rights": map[string]any{"allowed_formats": []string{"original"}}})
+	e.want(r, http.StatusOK)
+	p := r.obj()
+	if p["title"] != "Episode One" || p["legal_hold"] != true || p["retention_expires_at"] != "2030-01-01T00:00:00Z" {
+		t.Fatalf("patched: %s", r.body)
+	}
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"state": "available"}), http.StatusUnprocessableEntity, CodeValidationFailed)
+
+	// Legal hold blocks delete; lifting it allows it.
+	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusConflict, CodeConflict)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"legal_hold": false, "retention_expires_at": nil}), http.StatusOK)
+	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusNoContent)
+	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusNoContent)
+	r = e.do("GET", "/v1/assets/"+id, e.admin, nil)
+	if r.obj()["state"] != "deleted" {
+		t.Fatalf("deleted: %s", r.body)
+	}
+	e.do("GET", "/v1/assets?tag=show", e.admin, nil).json(&list)
+	if len(list.Data) != 0 {
+		t.Fatalf("deleted asset listed: %+v", list)
+	}
+	e.want(e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "original"}), http.StatusNotFound, CodeNotFound)
+
+	// Events recorded with the changes.
+	ctx := t.Context()
+	tenant := tenantIDOf(t, e)
+	evs, _, err := e.st.ListEvents(ctx, tenant, storeEventFilter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+	}
+	joined := strings.Join(types, ",")
+	for _, want := range []string{"asset.created", "asset.available", "asset.deleted"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("events %v lack %s", types, want)
+		}
+	}
+}
+
+func TestAssetValidation(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		body any
+		code string
+	}{
+		{map[string]any{"title": "x"}, CodeValidationFailed},
+		{map[string]any{"filename": "../x"}, CodeValidationFailed},
+		{map[string]any{"filename": "a", "rights": map[string]any{"redistribution": "world"}}, CodeValidationFailed},
+		{map[string]any{"filename": "a", "rights": map[string]any{"allowed_formats": []string{"nope"}}}, CodeValidationFailed},
+		{map[string]any{"filename": 3}, CodeValidationFailed},
+		{"{", CodeBadRequest},
+	}
+	for _, c := range cases {
+		r := e.do("POST", "/v1/assets", e.admin, c.body, "Content-Type", "application/json")
+		if r.StatusCode/100 != 4 || r.obj()["code"] != c.code {
+			t.Errorf("%v: %d %s, want code %s", c.body, r.StatusCode, r.body, c.code)
+		}
+	}
+	e.want(e.do("POST", "/v1/assets", e.admin, `{"filename":"a"}`, "Content-Type", "text/plain"), http.StatusUnsupportedMediaType, CodeUnsupportedMedia)
+	big := `{"filename":"a","title":"` + strings.Repeat("x", 5<<20) + `"}`
+	e.want(e.do("POST", "/v1/assets", e.admin, big, "Content-Type", "application/json"), http.StatusRequestEntityTooLarge, CodeTooLarge)
+}
+
+func TestUploadSizeLimit(t *testing.T) {
+	e := newEnv(t, func(d *Deps) { d.Config.MaxUploadSize = 100 })
+	r := e.do("POST", "/v1/assets", e.admin, map[string]any{"filename": "a.bin"})
+	id := r.obj()["id"].(string)
+	e.want(e.do("PUT", "/v1/assets/"+id+"/content", e.admin, strings.Repeat("x", 101)), http.StatusRequestEntityTooLarge, CodeTooLarge)
+	if s := e.do("GET", "/v1/assets/"+id, e.admin, nil).obj()["state"]; s != "created" {
+		t.Fatalf("state after oversized upload: %v", s)
+	}
+	e.want(e.do("PUT", "/v1/assets/"+id+"/content", e.admin, strings.Repeat("x", 100)), http.StatusOK)
+}
+
+func TestScanQuarantines(t *testing.T) {
+	e := newEnv(t, func(d *Deps) { d.Config.ScanCommand = `if grep -q EICAR; then echo "found EICAR-Test" >&2; exit 1; fi` })
+	a := e.upload(e.admin, map[string]any{"filename": "clean.txt"}, []byte("harmless"))
+	if a["state"] != "available" {
+		t.Fatalf("clean: %v", a)
+	}
+	a = e.upload(e.admin, map[string]any{"filename": "v.txt"}, []byte("X5O EICAR payload"))
+	if a["state"] != "quarantined" || !strings.Contains(a["state_reason"].(string), "EICAR-Test") {
+		t.Fatalf("infected: %v", a)
+	}
+	e.want(e.do("POST", "/v1/assets/"+a["id"].(string)+"/downloads", e.admin, map[string]any{"format": "original"}), http.StatusConflict, CodeConflict)
+	// Declared video, actually HTML.
+	a = e.upload(e.admin, map[string]any{"filename": "x.mp4", "content_type": "video/mp4"}, []byte("<!DOCTYPE html><html><script>alert(1)</script></html>"))
+	if a["state"] != "quarantined" || !strings.Contains(a["state_reason"].(string), "text/html") {
+		t.Fatalf("disguised: %v", a)
+	}
+}
+
+func TestTypeMismatch(t *testing.T) {
+	cases := []struct {
+		declared, detected string
+		bad                bool
+	}{
+		{"video/mp4", "video/mp4", false},
+		{"video/mp4", "application/octet-stream", false},
+		{"video/mp4", "text/html; charset=utf-8", true},
+		{"audio/mpeg", "audio/mpeg", false},
+		{"audio/mp4", "video/mp4", false},
+		{"video/mp4", "image/png", true},
+		{"image/png", "image/jpeg", false},
+		{"application/pdf", "application/pdf", false},
+		{"", "text/html", false},
+		{"text/plain", "text/plain; charset=utf-8", false},
+		{"video/mp4", "application/pdf", false},
+		{"video/mp4", "text/xml; charset=utf-8", true},
+	}
+	for _, c := range cases {
+		if got := typeMismatch(c.declared, c.detected) != ""; got != c.bad {
+			t.Errorf("typeMismatch(%q, %q) = %v, want %v", c.declared, c.detected, got, c.bad)
+		}
+	}
+}

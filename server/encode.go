@@ -1,0 +1,73 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// apiFunc is a handler that reports failure by returning an error; wrap
+// turns the error into a problem response.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+// wrap adapts fn to http.Handler, writing any returned error as a problem.
+func (s *Server) wrap(fn apiFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			p := asProblem(err)
+			if p.Status >= 500 {
+				s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", RequestID(r.Context()))
+			}
+			writeProblem(w, r, p)
+		}
+	})
+}
+
+// encode writes v as JSON with the given status.
+func encode(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	return nil
+}
+
+// decode reads a JSON request body into a T. Malformed JSON is a 400, a body
+// over the size cap a 413, a non-JSON content type a 415.
+func decode[T any](r *http.Request) (T, error) {
+	var v T
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return v, Errorf(CodeUnsupportedMedia, "request bodies are JSON: send Content-Type: application/json")
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return v, Errorf(CodeTooLarge, "request body exceeds the limit of %d bytes", mbe.Limit)
+		case errors.Is(err, io.EOF):
+			return v, Errorf(CodeBadRequest, "request body is empty; send a JSON object")
+		default:
+			var ute *json.UnmarshalTypeError
+			if errors.As(err, &ute) {
+				return v, Errorf(CodeValidationFailed, "field %q: expected %s, got %s", ute.Field, ute.Type, ute.Value)
+			}
+			return v, Errorf(CodeBadRequest, "malformed JSON body: %v", err)
+		}
+	}
+	if dec.More() {
+		return v, Errorf(CodeBadRequest, "request body has data after the JSON object")
+	}
+	return v, nil
+}

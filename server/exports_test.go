@@ -1,0 +1,159 @@
+package server
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExportFlow(t *testing.T) {
+	e := newEnv(t)
+	a1 := e.upload(e.admin, map[string]any{"title": "Épisode 1: The Start!", "filename": "ep1.MP4", "tags": []string{"s1"}}, []byte("one"))
+	a2 := e.upload(e.admin, map[string]any{"title": "", "filename": "ep2.txt", "tags": []string{"s1"}}, []byte("two"))
+	other := e.newKey("acme", "admin")
+	foreign := e.upload(other, map[string]any{"filename": "f.txt"}, []byte("foreign"))
+
+	// Unknown ids and other tenants' ids are the same 422.
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "original", "items": []map[string]any{{"asset_id": a1["id"]}, {"asset_id": "ast_nope"}, {"asset_id": foreign["id"]}}})
+	e.want(r, http.StatusUnprocessableEntity, CodeValidationFailed)
+	unknown, _ := r.obj()["unknown_assets"].([]any)
+	if len(unknown) != 2 || unknown[0] != "ast_nope" || unknown[1] != foreign["id"] {
+		t.Fatalf("unknown_assets: %s", r.body)
+	}
+	e.want(e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "nope", "tag": "s1"}), http.StatusUnprocessableEntity, CodeUnsupportedFormat)
+	e.want(e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "original"}), http.StatusUnprocessableEntity, CodeValidationFailed)
+
+	r = e.do("POST", "/v1/exports", e.admin, map[string]any{"name": "season 1", "format": "original", "tag": "s1"})
+	e.want(r, http.StatusAccepted)
+	exp := r.obj()
+	id := exp["id"].(string)
+	if !strings.HasPrefix(id, "exp_") || exp["status"] != "ready" || exp["manifest_url"] != e.ts.URL+"/v1/exports/"+id+"/manifest" {
+		t.Fatalf("export: %s", r.body)
+	}
+	r = e.do("GET", "/v1/exports/"+id, e.admin, nil)
+	e.want(r, http.StatusOK)
+	counts := r.obj()["counts"].(map[string]any)
+	if counts["total"] != float64(2) || counts["ready"] != float64(2) {
+		t.Fatalf("counts: %s", r.body)
+	}
+
+	var m struct {
+		Version int    `json:"version"`
+		Status  string `json:"status"`
+		Self    string `json:"self"`
+		Items   []struct {
+			AssetID  string `json:"asset_id"`
+			Status   string `json:"status"`
+			Filename string `json:"filename"`
+			URL      string `json:"url"`
+			Size     int64  `json:"size"`
+			Checksum string `json:"checksum"`
+		} `json:"items"`
+	}
+	r = e.do("GET", "/v1/exports/"+id+"/manifest", e.admin, nil)
+	e.want(r, http.StatusOK)
+	r.json(&m)
+	if m.Version != 1 || m.Status != "ready" || m.Self != exp["manifest_url"] || len(m.Items) != 2 {
+		t.Fatalf("manifest: %s", r.body)
+	}
+	want1 := "episode-1-the-start_" + a1["id"].(string) + "_original.mp4"
+	want2 := "ep2_" + a2["id"].(string) + "_original.txt"
+	if m.Items[0].Filename != want1 || m.Items[1].Filename != want2 {
+		t.Fatalf("filenames %q %q, want %q %q", m.Items[0].Filename, m.Items[1].Filename, want1, want2)
+	}
+	got := e.do("GET", m.Items[1].URL, "", nil)
+	e.want(got, http.StatusOK)
+	sum := sha256.Sum256(got.body)
+	if string(got.body) != "two" || m.Items[1].Checksum != "sha256:"+hexOf(sum[:]) || m.Items[1].Size != 3 {
+		t.Fatalf("item download: %q %+v", got.body, m.Items[1])
+	}
+	// ?wait= on a finished export answers at once.
+	start := time.Now()
+	e.want(e.do("GET", "/v1/exports/"+id+"/manifest?wait=30s", e.admin, nil), http.StatusOK)
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("wait on a finished export blocked")
+	}
+	e.want(e.do("GET", "/v1/exports/"+id+"/manifest?wait=soon", e.admin, nil), http.StatusUnprocessableEntity, CodeValidationFailed)
+
+	// Another tenant sees nothing.
+	e.want(e.do("GET", "/v1/exports/"+id, other, nil), http.StatusNotFound, CodeNotFound)
+	e.want(e.do("GET", "/v1/exports/"+id+"/manifest", other, nil), http.StatusNotFound, CodeNotFound)
+
+	// export.completed recorded once.
+	evs, _, err := e.st.ListEvents(t.Context(), tenantIDOf(t, e), storeEventFilter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Type == "export.completed" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d export.completed events", n)
+	}
+
+	var list struct {
+		Data []map[string]any `json:"data"`
+	}
+	e.do("GET", "/v1/exports", e.admin, nil).json(&list)
+	if len(list.Data) != 1 || list.Data[0]["id"] != id {
+		t.Fatalf("list: %+v", list)
+	}
+}
+
+func TestExportItemFailures(t *testing.T) {
+	e := newEnv(t)
+	ok := e.upload(e.admin, map[string]any{"filename": "a.txt"}, []byte("a"))
+	denied := e.upload(e.admin, map[string]any{"filename": "b.txt", "rights": map[string]any{"downloadable": false}}, []byte("b"))
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"items": []map[string]any{{"asset_id": ok["id"]}, {"asset_id": denied["id"]}}})
+	e.want(r, http.StatusAccepted)
+	if r.obj()["status"] != "partial" {
+		t.Fatalf("export: %s", r.body)
+	}
+	var m struct {
+		Status string `json:"status"`
+		Items  []struct {
+			Status string `json:"status"`
+			URL    string `json:"url"`
+			Error  *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	e.do("GET", "/v1/exports/"+r.obj()["id"].(string)+"/manifest", e.admin, nil).json(&m)
+	if m.Status != "partial" || m.Items[0].Status != "ready" || m.Items[1].Status != "failed" || m.Items[1].Error == nil || m.Items[1].Error.Code != CodeRightsDenied || m.Items[1].URL != "" {
+		t.Fatalf("manifest: %+v", m)
+	}
+}
+
+func TestExportBatchCap(t *testing.T) {
+	e := newEnv(t, func(d *Deps) { d.Config.MaxBatchItems = 3 })
+	items := []map[string]any{}
+	for i := 0; i < 4; i++ {
+		items = append(items, map[string]any{"asset_id": "ast_x"})
+	}
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"items": items})
+	e.want(r, http.StatusRequestEntityTooLarge, CodeTooManyItems)
+	if !strings.Contains(r.obj()["detail"].(string), "at most 3") {
+		t.Fatalf("detail: %s", r.body)
+	}
+}
+
+func TestSlug(t *testing.T) {
+	cases := map[string]string{
+		"Épisode 1: The Start!":   "episode-1-the-start",
+		"":                        "asset",
+		"---":                     "asset",
+		"日本語":                     "asset",
+		strings.Repeat("ab ", 50): strings.TrimRight(strings.Repeat("ab-", 27)[:80], "-"),
+	}
+	for in, want := range cases {
+		if got := slug(in); got != want || len(got) > 80 {
+			t.Errorf("slug(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package server
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haulhq/haul/store"
+)
+
+func TestAuth(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/v1/assets", "", nil)
+	e.want(r, http.StatusUnauthorized, CodeUnauthorized)
+	if r.Header.Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
+	}
+	e.want(e.do("GET", "/v1/assets", "haul_wrong", nil), http.StatusUnauthorized, CodeUnauthorized)
+	e.want(e.do("GET", "/v1/assets", "", nil, "Authorization", "Basic dXNlcjpwYXNz"), http.StatusUnauthorized, CodeUnauthorized)
+
+	read := e.newKey(DefaultTenant, "read")
+	e.want(e.do("GET", "/v1/assets", read, nil), http.StatusOK)
+	e.want(e.do("POST", "/v1/assets", read, map[string]any{"filename": "a"}), http.StatusForbidden, CodeForbidden)
+	write := e.newKey(DefaultTenant, "write")
+	e.want(e.do("POST", "/v1/assets", write, map[string]any{"filename": "a"}), http.StatusCreated)
+	e.want(e.do("POST", "/v1/exports", write, map[string]any{"tag": "x"}), http.StatusForbidden, CodeForbidden)
+	e.want(e.do("GET", "/v1/tenants", write, nil), http.StatusForbidden, CodeForbidden)
+	e.want(e.do("GET", "/v1/tenants", e.admin, nil), http.StatusOK)
+
+	// Revoked keys are 401.
+	r = e.do("POST", "/v1/keys", e.admin, map[string]any{"scopes": []string{"read"}, "name": "tmp"})
+	e.want(r, http.StatusCreated)
+	k := r.obj()
+	secret := k["key"].(string)
+	e.want(e.do("GET", "/v1/assets", secret, nil), http.StatusOK)
+	e.want(e.do("DELETE", "/v1/keys/"+k["id"].(string), e.admin, nil), http.StatusOK)
+	e.want(e.do("GET", "/v1/assets", secret, nil), http.StatusUnauthorized, CodeUnauthorized)
+}
+
+func TestProblemsForUnknownRoutes(t *testing.T) {
+	e := newEnv(t)
+	e.want(e.do("GET", "/nope", "", nil), http.StatusNotFound, CodeNotFound)
+	r := e.do("DELETE", "/v1/exports", e.admin, nil)
+	e.want(r, http.StatusMethodNotAllowed, CodeMethodNotAllowed)
+	if !strings.Contains(r.Header.Get("Allow"), "GET") {
+		t.Fatalf("Allow: %v", r.Header)
+	}
+	if r.Header.Get("X-Request-Id") == "" {
+		t.Fatal("no X-Request-Id")
+	}
+	r = e.do("GET", "/healthz", "", nil, "X-Request-Id", "abc-123")
+	if r.Header.Get("X-Request-Id") != "abc-123" {
+		t.Fatalf("request id not kept: %v", r.Header)
+	}
+}
+
+func TestPanicRecovery(t *testing.T) {
+	e := newEnv(t)
+	h := e.srv.observe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Code != 500 || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("panic: %d %s", rec.Code, rec.Body)
+	}
+	var p map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &p)
+	if p["code"] != CodeInternal || strings.Contains(rec.Body.String(), "boom") {
+		t.Fatalf("problem: %s", rec.Body)
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	e := newEnv(t)
+	body := map[string]any{"filename": "a.txt", "title": "A"}
+	r1 := e.do("POST", "/v1/assets", e.admin, body, "Idempotency-Key", `"key-1"`)
+	e.want(r1, http.StatusCreated)
+	r2 := e.do("POST", "/v1/assets", e.admin, body, "Idempotency-Key", "key-1")
+	e.want(r2, http.StatusCreated)
+	if r2.Header.Get("Idempotent-Replayed") != "true" || r1.obj()["id"] != r2.obj()["id"] || r2.Header.Get("Location") != r1.Header.Get("Location") {
+		t.Fatalf("replay: %s / %s %v", r1.body, r2.body, r2.Header)
+	}
+	if r1.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatal("first response marked replayed")
+	}
+	e.want(e.do("POST", "/v1/assets", e.admin, map[string]any{"filename": "b.txt"}, "Idempotency-Key", "key-1"), http.StatusUnprocessableEntity, CodeIdempotencyReused)
+	// The same key in another tenant is independent.
+	other := e.newKey("acme", "write")
+	e.want(e.do("POST", "/v1/assets", other, body, "Idempotency-Key", "key-1"), http.StatusCreated)
+	// A request still in flight is 409.
+	busyBody, _ := json.Marshal(body)
+	now := time.Now()
+	_, created, err := e.st.BeginIdempotency(t.Context(), &store.IdempotencyRecord{TenantID: tenantIDOf(t, e), Key: "busy", Fingerprint: requestFingerprint("POST", "/v1/assets", busyBody), State: store.IdempotencyInFlight, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(25 * time.Hour)}, time.Hour)
+	if err != nil || !created {
+		t.Fatal(err, created)
+	}
+	e.want(e.do("POST", "/v1/assets", e.admin, body, "Idempotency-Key", "busy"), http.StatusConflict, CodeIdempotencyInFlight)
+	e.want(e.do("POST", "/v1/assets", e.admin, body, "Idempotency-Key", `"unterminated`), http.StatusBadRequest, CodeBadRequest)
+	// Errors other than 5xx are stored too: a replayed 422 stays 422.
+	bad := map[string]any{"title": "no filename"}
+	e.want(e.do("POST", "/v1/assets", e.admin, bad, "Idempotency-Key", "k-bad"), http.StatusUnprocessableEntity)
+	r := e.do("POST", "/v1/assets", e.admin, bad, "Idempotency-Key", "k-bad")
+	e.want(r, http.StatusUnprocessableEntity, CodeValidationFailed)
+	if r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatal("422 not replayed")
+	}
+}
+
+func TestParseIdempotencyKey(t *testing.T) {
+	cases := map[string]string{`"abc"`: "abc", "abc": "abc", `"a\"b"`: `a"b`, " tok ": "tok", `""`: "", `"a`: "", "a b": "", "é": ""}
+	for in, want := range cases {
+		got, ok := parseIdempotencyKey(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("parseIdempotencyKey(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	limits, err := ParseRateLimits([]string{"export=2/1m", "delivery=3/10s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(d *Deps) { d.Config.RateLimits = limits })
+	a := e.upload(e.admin, map[string]any{"filename": "a.txt", "tags": []string{"t"}}, []byte("a"))
+	for i := 0; i < 2; i++ {
+		r := e.do("POST", "/v1/exports", e.admin, map[string]any{"tag": "t"})
+		e.want(r, http.StatusAccepted)
+		if r.Header.Get("RateLimit-Policy") != `"export";q=2;w=60` || !strings.HasPrefix(r.Header.Get("RateLimit"), `"export";r=`+string(rune('1'-i))+";t=") {
+			t.Fatalf("headers: %v", r.Header)
+		}
+	}
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"tag": "t"})
+	e.want(r, http.StatusTooManyRequests, CodeRateLimited)
+	p := r.obj()
+	if p["scope"] != "export" || p["retry_after"].(float64) < 1 || r.Header.Get("Retry-After") == "" || !strings.HasPrefix(r.Header.Get("RateLimit"), `"export";r=0;t=`) {
+		t.Fatalf("429: %s %v", r.body, r.Header)
+	}
+	// Another tenant has its own budget.
+	other := e.newKey("acme", "admin")
+	e.upload(other, map[string]any{"filename": "b.txt", "tags": []string{"t"}}, []byte("b"))
+	e.want(e.do("POST", "/v1/exports", other, map[string]any{"tag": "t"}), http.StatusAccepted)
+	// The window passes.
+	e.clock.advance(61 * time.Second)
+	e.want(e.do("POST", "/v1/exports", e.admin, map[string]any{"tag": "t"}), http.StatusAccepted)
+
+	// Delivery is limited per IP; health endpoints never.
+	d := e.do("POST", "/v1/assets/"+a["id"].(string)+"/downloads", e.admin, map[string]any{})
+	url := d.obj()["download_url"].(string)
+	for i := 0; i < 3; i++ {
+		e.want(e.do("GET", url, "", nil), http.StatusOK)
+	}
+	e.want(e.do("GET", url, "", nil), http.StatusTooManyRequests, CodeRateLimited)
+	for i := 0; i < 20; i++ {
+		e.want(e.do("GET", "/healthz", "", nil), http.StatusOK)
+	}
+}
+
+func TestParseRateLimits(t *testing.T) {
+	if l, err := ParseRateLimits([]string{"off"}); err != nil || l != nil {
+		t.Fatalf("off: %v %v", l, err)
+	}
+	l, err := ParseRateLimits([]string{"poll=10/10s,job=off"})
+	if err != nil || l[ClassPoll] != (Limit{10, 10 * time.Second}) {
+		t.Fatalf("%v %v", l, err)
+	}
+	if _, ok := l[ClassJob]; ok {
+		t.Fatal("job=off kept")
+	}
+	for _, bad := range []string{"export", "export=0/1m", "export=5/0s", "nope=1/1m", "export=x/1m"} {
+		if _, err := ParseRateLimits([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	_, n, _ := net.ParseCIDR("10.0.0.0/8")
+	s := &Server{cfg: Config{TrustProxy: []*net.IPNet{n}}}
+	cases := []struct{ peer, xff, want string }{
+		{"192.0.2.1:1", "203.0.113.9", "192.0.2.1"},
+		{"10.0.0.2:1", "203.0.113.9", "203.0.113.9"},
+		{"10.0.0.2:1", "198.51.100.1, 203.0.113.9, 10.0.0.5", "203.0.113.9"},
+		{"10.0.0.2:1", "", "10.0.0.2"},
+		{"10.0.0.2:1", "garbage", "10.0.0.2"},
+	}
+	for _, c := range cases {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = c.peer
+		if c.xff != "" {
+			r.Header.Set("X-Forwarded-For", c.xff)
+		}
+		if got := s.clientIP(r); got != c.want {
+			t.Errorf("peer %s xff %q: %s, want %s", c.peer, c.xff, got, c.want)
+		}
+	}
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	e := newEnv(t)
+	e.want(e.do("GET", "/healthz", "", nil), http.StatusOK)
+	r := e.do("GET", "/readyz", "", nil)
+	e.want(r, http.StatusOK)
+	e.want(e.do("GET", "/v1/assets", e.admin, nil), http.StatusOK)
+	r = e.do("GET", "/metrics", "", nil)
+	e.want(r, http.StatusOK)
+	for _, want := range []string{`haul_http_requests_total{method="GET",route="GET /v1/assets",status="200"} 1`, "haul_http_request_duration_seconds", "haul_job_queue_depth", "haul_store_operation_duration_seconds", "haul_delivered_bytes_total"} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/openapi.json", "", nil)
+	e.want(r, http.StatusOK)
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	r.json(&doc)
+	if doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			switch m {
+			case "get", "put", "post", "patch", "delete", "head":
+				documented[strings.ToUpper(m)+" "+p] = true
+			}
+		}
+	}
+	registered := map[string]bool{}
+	for _, pat := range e.srv.Patterns() {
+		registered[pat] = true
+		if !documented[pat] {
+			t.Errorf("route %s is not in openapi.json", pat)
+		}
+		if m, p, _ := strings.Cut(pat, " "); m == "GET" && strings.HasPrefix(p, "/dl/") {
+			registered["HEAD "+p] = true
+		}
+	}
+	for op := range documented {
+		if !registered[op] {
+			t.Errorf("openapi.json documents %s, which is not registered", op)
+		}
+	}
+}

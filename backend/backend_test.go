@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,7 +17,14 @@ import (
 	"github.com/haulhq/haul/store/sqlite"
 )
 
-func TestMain(m *testing.M) { testsvc.Main(m) }
+// TestMain stops the shared test services and removes the haul binary the
+// end-to-end tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testsvc.Stop()
+	removeBinary()
+	os.Exit(code)
+}
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

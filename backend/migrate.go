@@ -35,14 +35,15 @@ var transientTables = []string{"leases", "rate_buckets", "schema_migrations"}
 // MigrateReport says what MigrateStore moved and verified.
 type MigrateReport struct {
 	// Rows counts the rows of each table, equal in source and target.
-	Rows map[string]int64
+	Rows map[string]int64 `json:"rows"`
 	// Blobs is how many blobs the source holds; BlobsCopied how many of
 	// them were not in the target yet; Bytes their total size.
-	Blobs, BlobsCopied int
-	Bytes              int64
+	Blobs       int   `json:"blobs"`
+	BlobsCopied int   `json:"blobs_copied"`
+	Bytes       int64 `json:"bytes"`
 	// Referenced is how many distinct blob keys assets and renditions name;
 	// each was checked present in the target with its size.
-	Referenced int
+	Referenced int `json:"referenced"`
 }
 
 // MigrateOptions name the embedded install and the scale-out target.

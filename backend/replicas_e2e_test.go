@@ -232,3 +232,85 @@ func TestTwoReplicas(t *testing.T) {
 		t.Errorf("asset on B after A died: state %q", again.State)
 	}
 }
+
+// TestMigrateStoreCommand: an embedded install with an upload is moved by
+// `haul admin migrate-store`, and haul serve on the scale-out backend then
+// serves the same asset and bytes with the same admin key.
+func TestMigrateStoreCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dsn := testsvc.PostgreSQL(t)
+	bucket := testsvc.S3(t)
+	useBinary(t)
+	for _, kv := range bucket.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	data := t.TempDir()
+	embedded := e2e.StartServer(t, "--data", data, "--rate-limit=off")
+	key := embedded.AdminKey
+	payload := bytes.Repeat([]byte("migrate me "), 40000)
+	var asset struct {
+		ID        string `json:"id"`
+		UploadURL string `json:"upload_url"`
+		State     string `json:"state"`
+	}
+	api(t, "POST", embedded.URL+"/v1/assets", key, map[string]any{"title": "Moved", "filename": "moved.txt"}, &asset)
+	req, _ := http.NewRequest("PUT", asset.UploadURL, bytes.NewReader(payload))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for asset.State != "available" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		api(t, "GET", embedded.URL+"/v1/assets/"+asset.ID, key, nil, &asset)
+	}
+	embedded.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stdout, stderr, code := e2e.Run(t, ctx, "admin", "migrate-store", "--from", data, "--to-db", dsn, "--to-blobs", bucket.URL(""), "--json")
+	if code != 0 {
+		t.Fatalf("migrate-store exited %d:\n%s%s", code, stdout, stderr)
+	}
+	var rep struct {
+		Rows       map[string]int64 `json:"rows"`
+		Referenced int              `json:"referenced"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("migrate-store --json: %v: %s", err, stdout)
+	}
+	if rep.Rows["assets"] != 1 || rep.Referenced != 1 {
+		t.Errorf("report: %+v", rep)
+	}
+
+	scaled := e2e.StartServer(t, "--data", data, "--db", dsn, "--blobs", bucket.URL(""), "--rate-limit=off")
+	var moved struct {
+		State string `json:"state"`
+		Size  int64  `json:"size"`
+	}
+	if resp := api(t, "GET", scaled.URL+"/v1/assets/"+asset.ID, key, nil, &moved); resp.StatusCode != 200 || moved.State != "available" || moved.Size != int64(len(payload)) {
+		t.Fatalf("asset on the scale-out server: %d %+v", resp.StatusCode, moved)
+	}
+	var dl struct {
+		DownloadURL string `json:"download_url"`
+	}
+	api(t, "POST", scaled.URL+"/v1/assets/"+asset.ID+"/downloads", key, map[string]any{"format": "original"}, &dl)
+	resp, err = http.Get(dl.DownloadURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Equal(body, payload) {
+		t.Errorf("download after migration: %d, %d bytes", resp.StatusCode, len(body))
+	}
+
+	if _, _, code := e2e.Run(t, ctx, "admin", "migrate-store", "--from", data); code != 2 {
+		t.Errorf("missing flags: exit %d, want 2", code)
+	}
+}

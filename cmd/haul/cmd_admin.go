@@ -37,7 +37,7 @@ API keys are shown once, when made; only their hash is stored.`,
 	pf := cmd.PersistentFlags()
 	pf.String("data", "./haul-data", "data directory of the server")
 	pf.String("db", "", "metadata store URL (default: SQLite at DATA/haul.db)")
-	cmd.AddCommand(newAdminTenantCmd(app), newAdminKeyCmd(app))
+	cmd.AddCommand(newAdminTenantCmd(app), newAdminKeyCmd(app), newAdminMigrateStoreCmd(app))
 	return cmd
 }
 

@@ -7,8 +7,11 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 BIN := bin/haul
 FUZZTIME ?= 20s
+# goreleaser v2.17 is the newest that builds with Go 1.26.
+GORELEASER_VERSION ?= v2.17.0
+GORELEASER ?= $(shell command -v goreleaser 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/goreleaser)
 
-.PHONY: all build test test-deps unit demo bench lint fuzz clean
+.PHONY: all build test test-deps demo bench lint snapshot fuzz clean
 
 all: build
 
@@ -27,10 +30,16 @@ demo: build ## Serve on a temp dir, upload sample media, export and download it
 bench: build ## Go benchmarks and the peer race (see README)
 	@bash scripts/bench.sh
 
-lint: ## gofmt, go vet, goreleaser check
+lint: $(GORELEASER) ## gofmt, go vet, goreleaser check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: run 'gofmt -w' on the files above"; exit 1; }
 	$(GO) vet ./...
-	@if command -v goreleaser >/dev/null; then goreleaser check; else echo "goreleaser not installed: go install github.com/goreleaser/goreleaser/v2@latest"; fi
+	@$(GORELEASER) check
+
+$(GORELEASER):
+	$(GO) install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+
+snapshot: $(GORELEASER) ## Build release archives for every platform into dist/ (no publishing)
+	$(GORELEASER) release --snapshot --clean
 
 fuzz: ## Run every fuzz target for FUZZTIME each
 	@bash scripts/fuzz.sh $(FUZZTIME)

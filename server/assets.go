@@ -228,8 +228,8 @@ func (s *Server) handleAssetPatch() http.Handler {
 			return Errorf(CodeValidationFailed, "title must be 1 to 1000 bytes")
 		}
 		a, err := s.store.UpdateAsset(r.Context(), tenantOf(r.Context()), r.PathValue("id"), s.now(), func(a *store.Asset) error {
-			if a.State == store.AssetDeleted {
-				return Errorf(CodeConflict, "asset %s is deleted", a.ID)
+			if a.State == store.AssetDeleted && (p.Title != nil || p.Tags != nil || p.Rights != nil) {
+				return Errorf(CodeConflict, "asset %s is deleted; only legal_hold and retention_expires_at can change", a.ID)
 			}
 			if p.Title != nil {
 				a.Title = strings.TrimSpace(*p.Title)
@@ -260,6 +260,9 @@ func (s *Server) handleAssetPatch() http.Handler {
 	})
 }
 
+// handleAssetDelete soft-deletes: the asset stops being listed and
+// downloadable at once; its bytes are purged after a grace period by the
+// lifecycle worker, never while it is on legal hold.
 func (s *Server) handleAssetDelete() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		tenant, id := tenantOf(r.Context()), r.PathValue("id")
@@ -267,9 +270,6 @@ func (s *Server) handleAssetDelete() http.Handler {
 			a, err := tx.UpdateAsset(r.Context(), tenant, id, s.now(), func(a *store.Asset) error {
 				if a.State == store.AssetDeleted {
 					return errAlreadyDeleted
-				}
-				if a.LegalHold {
-					return Errorf(CodeConflict, "asset %s is on legal hold; lift the hold (PATCH legal_hold=false) to delete it", a.ID)
 				}
 				a.State = store.AssetDeleted
 				a.DeletedAt = s.now().UTC()

@@ -69,14 +69,17 @@ func TestAssetLifecycle(t *testing.T) {
 		t.Fatalf("patched: %s", r.body)
 	}
 	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"state": "available"}), http.StatusUnprocessableEntity, CodeValidationFailed)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"legal_hold": "yes"}), http.StatusUnprocessableEntity, CodeValidationFailed)
 
-	// Legal hold blocks delete; lifting it allows it.
-	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusConflict, CodeConflict)
-	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"legal_hold": false, "retention_expires_at": nil}), http.StatusOK)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"retention_expires_at": nil}), http.StatusOK)
+	if got := e.do("GET", "/v1/assets/"+id, e.admin, nil).obj(); got["retention_expires_at"] != nil {
+		t.Fatalf("retention not cleared: %v", got)
+	}
+	// Soft delete works on legal hold too (the hold keeps the bytes).
 	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusNoContent)
 	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusNoContent)
 	r = e.do("GET", "/v1/assets/"+id, e.admin, nil)
-	if r.obj()["state"] != "deleted" {
+	if r.obj()["state"] != "deleted" || r.obj()["legal_hold"] != true {
 		t.Fatalf("deleted: %s", r.body)
 	}
 	e.do("GET", "/v1/assets?tag=show", e.admin, nil).json(&list)

@@ -138,6 +138,9 @@ type Server struct {
 	touchMu sync.Mutex
 	touched map[string]time.Time
 
+	signerMu     sync.Mutex
+	signerLoaded time.Time
+
 	drainOnce sync.Once
 	draining  chan struct{}
 
@@ -189,6 +192,8 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	s.routes()
 	s.handler = s.observe(s.unmatched(s.mux))
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.signerLoaded = s.now()
+	s.goBackground(s.refreshSigner)
 	s.resumeScans(ctx)
 	return s, nil
 }
@@ -243,6 +248,47 @@ func loadSigner(ctx context.Context, st store.Store, now func() time.Time) (*Sig
 		s.AddRetired(k.Secret, k.ExpiresAt)
 	}
 	return s, nil
+}
+
+// reloadSigner re-reads the signing keys from the store, so a rotation
+// made by another replica or by `haul admin` is picked up. It runs at most
+// every few seconds.
+func (s *Server) reloadSigner(ctx context.Context) bool {
+	now := s.now()
+	s.signerMu.Lock()
+	if now.Sub(s.signerLoaded) < 5*time.Second {
+		s.signerMu.Unlock()
+		return false
+	}
+	s.signerLoaded = now
+	s.signerMu.Unlock()
+	keys, err := s.store.SigningKeys(ctx, now)
+	if err != nil || len(keys) == 0 {
+		if err != nil {
+			s.log.WarnContext(ctx, "reload URL-signing keys", "err", err)
+		}
+		return false
+	}
+	retired := map[string]time.Time{}
+	for _, k := range keys[1:] {
+		retired[string(k.Secret)] = k.ExpiresAt
+	}
+	s.signer.Replace(keys[0].Secret, retired)
+	return true
+}
+
+// refreshSigner reloads the signing keys every minute.
+func (s *Server) refreshSigner(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reloadSigner(ctx)
+		}
+	}
 }
 
 // RotateSigningKey makes a new URL-signing secret current; URLs signed

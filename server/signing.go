@@ -97,6 +97,18 @@ func (s *Signer) AddRetired(secret []byte, until time.Time) {
 	s.retired = append(s.retired, retiredSecret{secret: append([]byte(nil), secret...), until: until})
 }
 
+// Replace installs a new current secret and retired set at once (a reload
+// from the store, after another process rotated).
+func (s *Signer) Replace(current []byte, retired map[string]time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current = append([]byte(nil), current...)
+	s.retired = s.retired[:0]
+	for secret, until := range retired {
+		s.retired = append(s.retired, retiredSecret{secret: []byte(secret), until: until})
+	}
+}
+
 // DeliveryPath returns the unsigned path of a target.
 func DeliveryPath(t DeliveryTarget) string {
 	name := path.Base(strings.ReplaceAll(t.Filename, "\\", "/"))

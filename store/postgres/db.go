@@ -6,7 +6,10 @@
 // handling (times as Unix microseconds, JSON as text), so that both
 // backends run the same statements wherever the dialects agree, pass the
 // same contract suite (store/storetest), and `haul admin migrate-store`
-// can copy rows verbatim.
+// can copy rows verbatim. The data files (asset.go … webhook.go) are the
+// SQLite backend's with the dialect differences applied (placeholders are
+// rewritten at run time); keep the two in step — `diff` them — when
+// changing either.
 //
 // Concurrency: every write runs in a SERIALIZABLE transaction, retried on a
 // serialization failure or deadlock, so each method and WithTx behave as on

@@ -82,7 +82,7 @@ func Stop() {
 // its owner and first removes directories whose owner has died.
 func makeTempDir(kind string) (string, error) {
 	sweepStale()
-	dir, err := os.MkdirTemp("", tempPrefix+kind+"-")
+	dir, err := os.MkdirTemp(serviceTempRoot(), tempPrefix+kind+"-")
 	if err != nil {
 		return "", fmt.Errorf("create temp dir: %w", err)
 	}
@@ -97,9 +97,28 @@ func makeTempDir(kind string) (string, error) {
 	return dir, nil
 }
 
+// serviceTempRoot is where service directories go: os.TempDir, unless a
+// service running as another user (postgres, when the tests run as root)
+// could not reach it there — a TMPDIR under /root, say — and then /tmp.
+func serviceTempRoot() string {
+	dir := os.TempDir()
+	if os.Geteuid() != 0 {
+		return dir
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if d == filepath.Dir(d) {
+			return dir
+		}
+	}
+}
+
 // sweepStale removes temp directories left by test binaries that are gone.
 func sweepStale() {
-	entries, err := os.ReadDir(os.TempDir())
+	entries, err := os.ReadDir(serviceTempRoot())
 	if err != nil {
 		return
 	}
@@ -107,7 +126,7 @@ func sweepStale() {
 		if !e.IsDir() || !strings.HasPrefix(e.Name(), tempPrefix) {
 			continue
 		}
-		dir := filepath.Join(os.TempDir(), e.Name())
+		dir := filepath.Join(serviceTempRoot(), e.Name())
 		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
 		if err != nil {
 			continue // being created right now, or not ours

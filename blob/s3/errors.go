@@ -57,12 +57,12 @@ func (s *Store) describe(op string, err error) error {
 	var netErr net.Error
 	var opErr *net.OpError
 	switch {
+	case isCredentialsError(err):
+		return fmt.Errorf("blob/s3: %s: %w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure a profile or role (%v)", op, ErrNoCredentials, err)
 	case code == "NoSuchBucket" || (op == "head bucket" && status == 404):
 		return fmt.Errorf("blob/s3: %s: bucket %q: %w (create it first)", op, s.cfg.Bucket, ErrNoBucket)
 	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied" || status == 403:
 		return fmt.Errorf("blob/s3: %s: bucket %q: %w: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the bucket policy (%v)", op, s.cfg.Bucket, ErrAccessDenied, err)
-	case isCredentialsError(err):
-		return fmt.Errorf("blob/s3: %s: %w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure a profile or role (%v)", op, ErrNoCredentials, err)
 	case errors.As(err, &opErr) || (errors.As(err, &netErr) && netErr.Timeout()):
 		return fmt.Errorf("blob/s3: %s: %w: %s: %v", op, ErrUnreachable, s.endpointName(), err)
 	}
@@ -76,8 +76,15 @@ func (s *Store) endpointName() string {
 	return "AWS S3 in " + s.cfg.Region
 }
 
-// isCredentialsError recognises the SDK's "no credentials found" failure.
+// isCredentialsError recognises the SDK's "no credentials found" failure:
+// a signing error, or (newer SDKs) the identity resolution step failing.
+// The error of a provider that answered with an HTTP status (an instance
+// metadata endpoint refusing) must not pass for a refusal by S3.
 func isCredentialsError(err error) bool {
 	var se *v4.SigningError
-	return errors.As(err, &se) && strings.Contains(se.Error(), "retrieve credentials")
+	if errors.As(err, &se) && strings.Contains(se.Error(), "retrieve credentials") {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "get identity: get credentials") || strings.Contains(msg, "failed to refresh cached credentials")
 }

@@ -44,6 +44,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/haulhq/haul/blob"
 )
@@ -183,7 +184,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.CopyPartSize < minPartSize {
 		return nil, fmt.Errorf("blob/s3: copy part size %d is below the S3 minimum of 5 MiB", cfg.CopyPartSize)
 	}
-	var loadOpts []func(*config.LoadOptions) error
+	// The SDK logs to stderr by default (e.g. an IMDSv1 fallback while
+	// looking for credentials); failures reach the caller as errors.
+	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
 	if cfg.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(cfg.Region))
 	}

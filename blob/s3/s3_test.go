@@ -259,3 +259,30 @@ func TestNoLeftovers(t *testing.T) {
 		t.Errorf("Sweep found %d leftovers of finished or failed Puts, want 0", n)
 	}
 }
+
+// TestReadyWithoutCredentials: with no credentials anywhere in the default
+// chain, Ready says so (and not "access denied").
+func TestReadyWithoutCredentials(t *testing.T) {
+	srv := testsvc.S3(t)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(k, "")
+	}
+	dir := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	cfg, err := s3.ParseURL(srv.URL(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s3.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = st.Ready(ctx)
+	if !errors.Is(err, s3.ErrNoCredentials) {
+		t.Fatalf("err = %v, want ErrNoCredentials", err)
+	}
+}

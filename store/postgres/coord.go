@@ -135,9 +135,14 @@ func (t *tx) ReleaseLease(ctx context.Context, name, owner string) error {
 // TakeToken counts a request with GCRA: the bucket stores the theoretical
 // arrival time (tat) of the next request.
 func (t *tx) TakeToken(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (store.RateResult, error) {
+	// Make sure the bucket row exists, then lock it: concurrent takes on
+	// one key queue here, and each sees the previous one's tat (a new
+	// bucket starts at 0, i.e. full, as a missing row does on SQLite).
+	if _, err := t.q.ExecContext(ctx, "INSERT INTO rate_buckets (key, tat) VALUES (?, 0) ON CONFLICT (key) DO NOTHING", key); err != nil {
+		return store.RateResult{}, dbErr("take token", err)
+	}
 	var stored int64
-	err := t.q.QueryRowContext(ctx, "SELECT tat FROM rate_buckets WHERE key = ?", key).Scan(&stored)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := t.q.QueryRowContext(ctx, "SELECT tat FROM rate_buckets WHERE key = ? FOR UPDATE", key).Scan(&stored); err != nil {
 		return store.RateResult{}, dbErr("take token", err)
 	}
 	r, newTAT := gcra(time.UnixMicro(stored), limit, window, now)

@@ -11,12 +11,15 @@
 // rewritten at run time); keep the two in step — `diff` them — when
 // changing either.
 //
-// Concurrency: every write runs in a SERIALIZABLE transaction, retried on a
+// Concurrency: writes run in SERIALIZABLE transactions, retried on a
 // serialization failure or deadlock, so each method and WithTx behave as on
-// SQLite's single writer, now across replicas. Hot paths avoid conflicts
-// where they can: ClaimJob picks its job with FOR UPDATE SKIP LOCKED,
-// RedeemGrant is one conditional UPDATE, and AppendEvent advances one
-// event_clock row so that event IDs follow commit order. Schema migrations
+// SQLite's single writer, now across replicas. The hot paths, called on
+// their own, run at READ COMMITTED with statements that are atomic there,
+// so concurrent callers queue on a row lock instead of retrying: ClaimJob
+// picks its job with FOR UPDATE SKIP LOCKED, RedeemGrant is one conditional
+// UPDATE, AcquireLease one conditional upsert, TakeToken locks its bucket
+// row. AppendEvent advances one event_clock row so that event IDs follow
+// commit order. Schema migrations
 // (embedded migrations/NNNN_name.sql, each in its own transaction) run
 // under a session advisory lock, so replicas starting together apply them
 // once.
@@ -297,8 +300,21 @@ func (t *tx) now() time.Time { return t.db.Now().UTC().Truncate(time.Microsecond
 // serialization failure or deadlock (fn has no effects outside the
 // transaction, so running it again is safe).
 func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
+	return db.writeIso(ctx, sql.LevelSerializable, fn)
+}
+
+// writeRC runs fn at READ COMMITTED, for the hot single-purpose operations
+// whose statements are safe there on their own — a conditional UPDATE, an
+// upsert, a row locked with FOR UPDATE (SKIP LOCKED) before it is changed —
+// so that concurrent callers wait for a row lock instead of failing and
+// retrying the whole transaction.
+func (db *DB) writeRC(ctx context.Context, fn func(*tx) error) error {
+	return db.writeIso(ctx, sql.LevelReadCommitted, fn)
+}
+
+func (db *DB) writeIso(ctx context.Context, iso sql.IsolationLevel, fn func(*tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.writeOnce(ctx, fn)
+		err := db.writeOnce(ctx, iso, fn)
 		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
 			return err
 		}
@@ -311,8 +327,8 @@ func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
 	}
 }
 
-func (db *DB) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
-	sqlTx, err := db.sql.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+func (db *DB) writeOnce(ctx context.Context, iso sql.IsolationLevel, fn func(*tx) error) (err error) {
+	sqlTx, err := db.sql.BeginTx(ctx, &sql.TxOptions{Isolation: iso})
 	if err != nil {
 		return dbErr("begin", db.describe(err))
 	}

@@ -189,7 +189,9 @@ func (db *DB) ListJobs(ctx context.Context, tenantID, assetID string) ([]*store.
 
 // ClaimJob implements store.JobStore.
 func (db *DB) ClaimJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (*store.Job, error) {
-	return write1(ctx, db, func(t *tx) (*store.Job, error) { return t.ClaimJob(ctx, owner, now, lease) })
+	var j *store.Job
+	err := db.writeRC(ctx, func(t *tx) (err error) { j, err = t.ClaimJob(ctx, owner, now, lease); return err })
+	return j, err
 }
 
 // HeartbeatJob implements store.JobStore.
@@ -284,7 +286,7 @@ func (db *DB) ListGrants(ctx context.Context, tenantID string, f store.GrantFilt
 func (db *DB) RedeemGrant(ctx context.Context, tokenHash string, now time.Time) (*store.Grant, error) {
 	var g *store.Grant
 	var redeemErr error
-	err := db.write(ctx, func(t *tx) error {
+	err := db.writeRC(ctx, func(t *tx) error {
 		g, redeemErr = t.RedeemGrant(ctx, tokenHash, now)
 		if redeemErr != nil && g == nil {
 			return redeemErr
@@ -402,15 +404,19 @@ func (db *DB) ExpireIdempotency(ctx context.Context, now time.Time) (int, error)
 
 // AcquireLease implements store.CoordStore.
 func (db *DB) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error) {
-	return write1(ctx, db, func(t *tx) (bool, error) { return t.AcquireLease(ctx, name, owner, ttl, now) })
+	var ok bool
+	err := db.writeRC(ctx, func(t *tx) (err error) { ok, err = t.AcquireLease(ctx, name, owner, ttl, now); return err })
+	return ok, err
 }
 
 // ReleaseLease implements store.CoordStore.
 func (db *DB) ReleaseLease(ctx context.Context, name, owner string) error {
-	return db.write(ctx, func(t *tx) error { return t.ReleaseLease(ctx, name, owner) })
+	return db.writeRC(ctx, func(t *tx) error { return t.ReleaseLease(ctx, name, owner) })
 }
 
 // TakeToken implements store.CoordStore.
 func (db *DB) TakeToken(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (store.RateResult, error) {
-	return write1(ctx, db, func(t *tx) (store.RateResult, error) { return t.TakeToken(ctx, key, limit, window, now) })
+	var r store.RateResult
+	err := db.writeRC(ctx, func(t *tx) (err error) { r, err = t.TakeToken(ctx, key, limit, window, now); return err })
+	return r, err
 }

@@ -475,17 +475,23 @@ func (s *Server) handleGrantRedeem() http.Handler {
 			return nil
 		}
 		ip := info(r.Context()).clientIP
+		// WithTx may run the function again (PostgreSQL retries serialization
+		// conflicts), so it reads only what it was given and sets g last.
+		tokenHash := g.TokenHash
 		err = s.store.WithTx(r.Context(), func(tx store.Tx) error {
-			var err error
-			if g, err = tx.RedeemGrant(r.Context(), g.TokenHash, now); err != nil {
+			redeemed, err := tx.RedeemGrant(r.Context(), tokenHash, now)
+			if redeemed != nil {
+				g = redeemed
+			}
+			if err != nil {
 				return err
 			}
-			ev := grantEvent{grantJSON: viewGrant(g, now), ClientIP: ip}
-			if err := appendEvent(r.Context(), tx, g.TenantID, store.EventGrantAccessed, ev); err != nil {
+			ev := grantEvent{grantJSON: viewGrant(redeemed, now), ClientIP: ip}
+			if err := appendEvent(r.Context(), tx, redeemed.TenantID, store.EventGrantAccessed, ev); err != nil {
 				return err
 			}
-			if g.Status == store.GrantConsumed {
-				return appendEvent(r.Context(), tx, g.TenantID, store.EventGrantConsumed, ev)
+			if redeemed.Status == store.GrantConsumed {
+				return appendEvent(r.Context(), tx, redeemed.TenantID, store.EventGrantConsumed, ev)
 			}
 			return nil
 		})

@@ -364,12 +364,14 @@ func (s *Server) handleGrantRenew() http.Handler {
 		if err != nil {
 			return err
 		}
+		tenant, id := g.TenantID, g.ID // WithTx may run the function again
 		err = s.store.WithTx(r.Context(), func(tx store.Tx) error {
-			var err error
-			if g, err = tx.RenewGrant(r.Context(), g.TenantID, g.ID, exp, now); err != nil {
+			renewed, err := tx.RenewGrant(r.Context(), tenant, id, exp, now)
+			if err != nil {
 				return err
 			}
-			return appendEvent(r.Context(), tx, g.TenantID, EventGrantRenewed, grantEvent{grantJSON: viewGrant(g, now)})
+			g = renewed
+			return appendEvent(r.Context(), tx, tenant, EventGrantRenewed, grantEvent{grantJSON: viewGrant(renewed, now)})
 		})
 		if err != nil {
 			return err

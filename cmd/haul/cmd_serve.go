@@ -295,7 +295,9 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 		Renditions: renditionSeam{renditions}, Prober: renditions,
 		Config: server.Config{
 			PublicURL: opts.PublicURL, TrustProxy: trust, RateLimits: limits,
-			MaxUploadSize: opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
+			// Replicas sharing PostgreSQL share each rate-limit budget.
+			SharedRateLimits: backends.Broadcaster != nil,
+			MaxUploadSize:    opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
 			DownloadURLTTL: opts.DownloadTTL, ManifestURLTTL: opts.ManifestTTL, ScanCommand: opts.ScanCommand,
 			Grants: opts.Access.grantConfig(), Webhooks: opts.Access.webhookConfig(),
 		},

@@ -51,3 +51,18 @@ func TestVerifyDirAfterFetch(t *testing.T) {
 		t.Errorf("verify of an empty directory: exit %d, want 2", code)
 	}
 }
+
+// TestProblemDetailDecodesJSON: the detail of a problem+json body is shown
+// decoded (no \u003c escapes), other bodies by their first line.
+func TestProblemDetailDecodesJSON(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"code":"unauthorized","detail":"send an API key as Authorization: Bearer \u003ckey\u003e"}`, ": send an API key as Authorization: Bearer <key>"},
+		{`{"detail":"say \"hi\""}`, `: say "hi"`},
+		{"plain text\nsecond line", ": plain text"},
+		{"", ""},
+	} {
+		if got := problemDetail(strings.NewReader(tc.body)); got != tc.want {
+			t.Errorf("problemDetail(%q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}

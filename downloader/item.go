@@ -269,7 +269,7 @@ func (j *fileJob) open() error {
 	name := j.t.name
 	if !jr.mayHave(name) {
 		// Nothing of this file in .haul: skip the reconciliation syscalls.
-		f, err := os.OpenFile(jr.partPath(name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err := createPart(jr.partPath(name))
 		if err != nil {
 			return fmt.Errorf("part file: %w", err)
 		}
@@ -474,13 +474,16 @@ func (j *fileJob) finalize() error {
 		j.discard()
 		return fmt.Errorf("%w: got sha256:%s, want sha256:%s", ErrChecksumMismatch, sum, want)
 	}
-	// Re-check the target right before the rename: a symlink may have
-	// appeared in the output directory since the item was claimed.
-	path, err := j.e.targets.Path(j.t.name)
-	if err != nil {
-		return err
-	}
+	// Re-check a nested target right before the rename: a directory on the
+	// way may have become a symlink since the item was claimed. A flat name
+	// needs no re-check: rename(2) replaces a symlink at the target instead
+	// of following it, and the root was resolved once.
+	path := j.t.path
 	if strings.Contains(j.t.name, "/") {
+		var err error
+		if path, err = j.e.targets.Path(j.t.name); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("create directory: %w", err)
 		}

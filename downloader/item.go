@@ -172,8 +172,8 @@ func redact(raw string) string {
 // and the size matches (re-hashed with VerifyExisting), or it has no
 // journal entry but matches the manifest's checksum.
 func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
-	fi, err := os.Lstat(t.path)
-	if err != nil || !fi.Mode().IsRegular() {
+	fi := t.existing
+	if fi == nil || !fi.Mode().IsRegular() {
 		return false, nil
 	}
 	want := t.item.SHA256()
@@ -185,7 +185,8 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		}
 		sum, err := HashFile(ctx, t.path)
 		if err != nil {
-			return false, err
+			// Gone or unreadable since it was claimed: download it again.
+			return false, ctx.Err()
 		}
 		if sum == rec.SHA256 {
 			e.markSkipped(t, rec.Size, sum)
@@ -199,7 +200,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 	}
 	sum, err := HashFile(ctx, t.path)
 	if err != nil {
-		return false, err
+		return false, ctx.Err()
 	}
 	if sum != want {
 		return false, nil
@@ -493,7 +494,7 @@ func (j *fileJob) finalize() error {
 		return fmt.Errorf("part file: %w", err)
 	}
 	j.part = nil
-	if err := os.Rename(j.e.journal.partPath(j.t.name), path); err != nil {
+	if err := renameFile(j.e.journal.partPath(j.t.name), path); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
 	j.flushCheckpoints()

@@ -18,3 +18,12 @@ func createPart(path string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
+
+// renameFile is os.Rename without its Lstat of the destination (the
+// target was checked when claimed; it is never a directory).
+func renameFile(from, to string) error {
+	if err := syscall.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}

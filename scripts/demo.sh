@@ -24,7 +24,7 @@ for _ in $(seq 1 100); do
 done
 export HAUL_SERVER=$server HAUL_TOKEN=$(cat "$data/admin.key")
 
-media=$(ls testdata/media/* 2>/dev/null || true)
+media=$(ls testdata/media/*.mp4 testdata/media/*.mp3 testdata/media/*.m4a testdata/media/*.wav 2>/dev/null || true)
 [ -n "$media" ] || { echo "no sample media in testdata/media"; exit 1; }
 echo "==> haul upload $(echo $media | wc -w) files"
 "$haul" upload --tag demo $media

@@ -11,7 +11,33 @@ import (
 )
 
 // Tenants and API keys through the API, for admin keys (the same as
-// `haul admin` on the data dir).
+// `haul admin` on the data dir). Admin keys of the operator tenant
+// ("default", made at bootstrap) manage every tenant; admin keys of other
+// tenants manage their own tenant's keys only, so one customer's admin can
+// never mint a key for another.
+
+// isOperator reports whether the caller belongs to the operator tenant.
+func (s *Server) isOperator(r *http.Request) (bool, error) {
+	t, err := s.store.GetTenantByName(r.Context(), DefaultTenant)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return t.ID == tenantOf(r.Context()), nil
+}
+
+func (s *Server) requireOperator(r *http.Request) error {
+	ok, err := s.isOperator(r)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Errorf(CodeForbidden, "only admin keys of the %q tenant manage tenants", DefaultTenant)
+	}
+	return nil
+}
 
 type tenantJSON struct {
 	ID        string    `json:"id"`
@@ -71,6 +97,9 @@ func ParseScopes(list []string) ([]string, error) {
 
 func (s *Server) handleTenantList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.requireOperator(r); err != nil {
+			return err
+		}
 		list, err := s.store.ListTenants(r.Context())
 		if err != nil {
 			return err
@@ -88,6 +117,9 @@ func (s *Server) handleTenantCreate() http.Handler {
 		Name string `json:"name"`
 	}
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.requireOperator(r); err != nil {
+			return err
+		}
 		req, err := decode[request](r)
 		if err != nil {
 			return err
@@ -118,7 +150,17 @@ func (s *Server) tenantParam(r *http.Request, v string) (*store.Tenant, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "no tenant %q", v)
 	}
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	if t.ID != tenantOf(r.Context()) {
+		if op, err := s.isOperator(r); err != nil {
+			return nil, err
+		} else if !op {
+			return nil, Errorf(CodeNotFound, "no tenant %q", v)
+		}
+	}
+	return t, nil
 }
 
 func (s *Server) handleKeyList() http.Handler {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"path"
 	"slices"
@@ -149,11 +150,14 @@ func (s *Server) handleAssetList() http.Handler {
 		}
 		f := store.AssetFilter{Tag: r.URL.Query().Get("tag"), Page: page}
 		if st := r.URL.Query().Get("state"); st != "" {
-			f.States = []store.AssetState{store.AssetState(st)}
+			switch state := store.AssetState(st); state {
+			case store.AssetCreated, store.AssetUploaded, store.AssetScanning, store.AssetAvailable, store.AssetQuarantined, store.AssetDeleted:
+				f.States = []store.AssetState{state}
+			default:
+				return Errorf(CodeValidationFailed, "state must be one of created, uploaded, scanning, available, quarantined, deleted")
+			}
 		}
-		done := s.metrics.storeOp("list_assets")
 		assets, next, err := s.store.ListAssets(r.Context(), tenantOf(r.Context()), f)
-		done()
 		if err != nil {
 			return fmt.Errorf("list assets: %w", err)
 		}
@@ -168,8 +172,6 @@ func (s *Server) handleAssetList() http.Handler {
 
 // getAsset returns the caller's asset named in the path.
 func (s *Server) getAsset(r *http.Request) (*store.Asset, error) {
-	done := s.metrics.storeOp("get_asset")
-	defer done()
 	a, err := s.store.GetAsset(r.Context(), tenantOf(r.Context()), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, Errorf(CodeNotFound, "no asset %q", r.PathValue("id"))
@@ -228,8 +230,8 @@ func (s *Server) handleAssetPatch() http.Handler {
 			return Errorf(CodeValidationFailed, "title must be 1 to 1000 bytes")
 		}
 		a, err := s.store.UpdateAsset(r.Context(), tenantOf(r.Context()), r.PathValue("id"), s.now(), func(a *store.Asset) error {
-			if a.State == store.AssetDeleted {
-				return Errorf(CodeConflict, "asset %s is deleted", a.ID)
+			if a.State == store.AssetDeleted && (p.Title != nil || p.Tags != nil || p.Rights != nil) {
+				return Errorf(CodeConflict, "asset %s is deleted; only legal_hold and retention_expires_at can change", a.ID)
 			}
 			if p.Title != nil {
 				a.Title = strings.TrimSpace(*p.Title)
@@ -256,20 +258,22 @@ func (s *Server) handleAssetPatch() http.Handler {
 		if err != nil {
 			return err
 		}
+		s.assets.forget(a.TenantID, a.ID)
 		return encode(w, http.StatusOK, viewAsset(a, s.baseURL(r)))
 	})
 }
 
+// handleAssetDelete soft-deletes: the asset stops being listed and
+// downloadable at once; its bytes are purged after a grace period by the
+// lifecycle worker, never while it is on legal hold.
 func (s *Server) handleAssetDelete() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		tenant, id := tenantOf(r.Context()), r.PathValue("id")
+		defer s.assets.forget(tenant, id)
 		err := s.store.WithTx(r.Context(), func(tx store.Tx) error {
 			a, err := tx.UpdateAsset(r.Context(), tenant, id, s.now(), func(a *store.Asset) error {
 				if a.State == store.AssetDeleted {
 					return errAlreadyDeleted
-				}
-				if a.LegalHold {
-					return Errorf(CodeConflict, "asset %s is on legal hold; lift the hold (PATCH legal_hold=false) to delete it", a.ID)
 				}
 				a.State = store.AssetDeleted
 				a.DeletedAt = s.now().UTC()
@@ -335,7 +339,7 @@ func (s *Server) handleAssetUpload() http.Handler {
 			return Errorf(CodeTooLarge, "content of %d bytes exceeds the upload limit of %d bytes", r.ContentLength, s.cfg.MaxUploadSize)
 		}
 		// The cap is enforced here, whatever the blob store does with MaxSize.
-		body := &capReader{r: r.Body, left: s.cfg.MaxUploadSize}
+		body := &capReader{r: r.Body, left: s.cfg.MaxUploadSize, rc: http.NewResponseController(w), idle: s.cfg.UploadIdleTimeout}
 		info, err := s.blobs.Put(r.Context(), body, blob.PutOptions{ExpectSHA256: want, SizeHint: r.ContentLength, MaxSize: s.cfg.MaxUploadSize + 1})
 		switch {
 		case body.over:
@@ -343,7 +347,11 @@ func (s *Server) handleAssetUpload() http.Handler {
 		case errors.Is(err, blob.ErrDigestMismatch):
 			return Errorf(CodeDigestMismatch, "the uploaded bytes do not match Repr-Digest; nothing was stored")
 		case err != nil:
-			if r.Context().Err() != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return Errorf(CodeRequestTimeout, "the upload stalled for %s; nothing was stored", s.cfg.UploadIdleTimeout)
+			}
+			if r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) {
 				return Errorf(CodeBadRequest, "upload interrupted: %v", err)
 			}
 			return fmt.Errorf("store content of %s: %w", a.ID, err)
@@ -370,10 +378,14 @@ func (s *Server) handleAssetUpload() http.Handler {
 }
 
 // capReader fails once more than left bytes are read, and says so in over.
+// With rc set, each read first moves the connection's read deadline idle
+// ahead: an upload may be slow, but one that stalls is cut off.
 type capReader struct {
 	r    io.Reader
 	left int64
 	over bool
+	rc   *http.ResponseController
+	idle time.Duration
 }
 
 var errUploadTooLarge = errors.New("upload exceeds the size limit")
@@ -384,6 +396,9 @@ func (c *capReader) Read(p []byte) (int, error) {
 	}
 	if int64(len(p)) > c.left+1 {
 		p = p[:c.left+1]
+	}
+	if c.rc != nil && c.idle > 0 {
+		_ = c.rc.SetReadDeadline(time.Now().Add(c.idle))
 	}
 	n, err := c.r.Read(p)
 	if int64(n) > c.left {

@@ -3,9 +3,11 @@ package server
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAssetLifecycle(t *testing.T) {
@@ -69,14 +71,17 @@ func TestAssetLifecycle(t *testing.T) {
 		t.Fatalf("patched: %s", r.body)
 	}
 	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"state": "available"}), http.StatusUnprocessableEntity, CodeValidationFailed)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"legal_hold": "yes"}), http.StatusUnprocessableEntity, CodeValidationFailed)
 
-	// Legal hold blocks delete; lifting it allows it.
-	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusConflict, CodeConflict)
-	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"legal_hold": false, "retention_expires_at": nil}), http.StatusOK)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"retention_expires_at": nil}), http.StatusOK)
+	if got := e.do("GET", "/v1/assets/"+id, e.admin, nil).obj(); got["retention_expires_at"] != nil {
+		t.Fatalf("retention not cleared: %v", got)
+	}
+	// Soft delete works on legal hold too (the hold keeps the bytes).
 	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusNoContent)
 	e.want(e.do("DELETE", "/v1/assets/"+id, e.admin, nil), http.StatusNoContent)
 	r = e.do("GET", "/v1/assets/"+id, e.admin, nil)
-	if r.obj()["state"] != "deleted" {
+	if r.obj()["state"] != "deleted" || r.obj()["legal_hold"] != true {
 		t.Fatalf("deleted: %s", r.body)
 	}
 	e.do("GET", "/v1/assets?tag=show", e.admin, nil).json(&list)
@@ -179,5 +184,37 @@ func TestTypeMismatch(t *testing.T) {
 		if got := typeMismatch(c.declared, c.detected) != ""; got != c.bad {
 			t.Errorf("typeMismatch(%q, %q) = %v, want %v", c.declared, c.detected, got, c.bad)
 		}
+	}
+}
+
+func TestUploadStallIsCutOff(t *testing.T) {
+	e := newEnv(t, func(d *Deps) { d.Config.UploadIdleTimeout = 300 * time.Millisecond })
+	id := e.do("POST", "/v1/assets", e.admin, map[string]any{"filename": "slow.bin"}).obj()["id"].(string)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("PUT", e.ts.URL+"/v1/assets/"+id+"/content", pr)
+	req.ContentLength = 1000
+	req.Header.Set("Authorization", "Bearer "+e.admin)
+	done := make(chan int, 1)
+	go func() {
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	pw.Write([]byte("only a little"))
+	select {
+	case status := <-done:
+		if status != http.StatusRequestTimeout {
+			t.Fatalf("stalled upload: status %d, want 408", status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled upload was not cut off")
+	}
+	pw.Close()
+	if st := e.do("GET", "/v1/assets/"+id, e.admin, nil).obj()["state"]; st != "created" {
+		t.Fatalf("state after a stalled upload: %v", st)
 	}
 }

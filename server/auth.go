@@ -94,9 +94,7 @@ func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
 			unauthorized("the Authorization header must be: Bearer <key>")
 			return
 		}
-		done := s.metrics.storeOp("get_api_key")
 		key, err := s.store.GetAPIKeyByHash(r.Context(), HashAPIKey(token))
-		done()
 		if errors.Is(err, store.ErrNotFound) || (err == nil && key.Revoked()) {
 			unauthorized("the API key is invalid or revoked")
 			return

@@ -136,6 +136,10 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, c content) er
 func (s *Server) handleDelivery() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		t, err := s.signer.Verify(r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+		if errors.Is(err, ErrBadSignature) && s.reloadSigner(r.Context()) {
+			// Perhaps signed with a key another replica rotated to.
+			t, err = s.signer.Verify(r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
+		}
 		switch {
 		case errors.Is(err, ErrURLExpired):
 			return Errorf(CodeURLExpired, "this download URL expired at %s; ask for a new one", t.Expires.Format(time.RFC3339))
@@ -152,7 +156,13 @@ func (s *Server) handleDelivery() http.Handler {
 				return err
 			}
 		}
-		a, err := s.store.GetAsset(ctx, t.TenantID, t.AssetID)
+		a := s.assets.get(t.TenantID, t.AssetID, s.now())
+		if a == nil {
+			a, err = s.store.GetAsset(ctx, t.TenantID, t.AssetID)
+			if err == nil {
+				s.assets.put(a, s.now())
+			}
+		}
 		if errors.Is(err, store.ErrNotFound) || (err == nil && a.State == store.AssetDeleted) {
 			return Errorf(CodeGone, "asset %s no longer exists", t.AssetID)
 		}

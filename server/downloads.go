@@ -70,6 +70,11 @@ func (s *Server) checkFormat(a *store.Asset, format string) error {
 	}
 	detail := fmt.Sprintf("format %q does not apply to asset %s", format, a.ID)
 	if !s.knownFormat(format) {
+		if u, ok := s.renditions.(UnavailableFormats); ok {
+			if err := u.Unavailable(format); err != nil {
+				return err
+			}
+		}
 		detail = fmt.Sprintf("unknown format %q", format)
 	}
 	return Errorf(CodeUnsupportedFormat, "%s; allowed: %s", detail, strings.Join(allowed, ", ")).With("allowed_formats", allowed)

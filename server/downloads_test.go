@@ -160,3 +160,36 @@ func TestFormats(t *testing.T) {
 		t.Fatalf("formats: %+v", l)
 	}
 }
+
+func TestSigningKeyRotationAcrossReplicas(t *testing.T) {
+	e := newEnv(t)
+	a := e.upload(e.admin, map[string]any{"filename": "a.txt"}, []byte("abc"))
+	old := e.do("POST", "/v1/assets/"+a["id"].(string)+"/downloads", e.admin, map[string]any{}).obj()["download_url"].(string)
+
+	// A second replica on the same store rotates the secret.
+	replica, err := NewServer(t.Context(), Deps{Store: e.st, Blobs: e.srv.blobs, Now: e.clock.now, Logger: e.srv.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	if err := replica.RotateSigningKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(old)
+	target, err := replica.signer.Verify("GET", u.EscapedPath(), u.RawQuery)
+	if err != nil {
+		t.Fatalf("old URL on the rotating replica: %v", err)
+	}
+	fresh := replica.signer.Sign(target)
+	if strings.Contains(old, strings.SplitN(fresh, "sig=", 2)[1]) {
+		t.Fatal("rotation did not change signatures")
+	}
+	// The first replica accepts URLs signed with the new secret (it reloads
+	// the keys on an unknown signature) and still the old ones (grace).
+	e.clock.advance(6 * time.Second)
+	e.want(e.do("GET", e.ts.URL+fresh, "", nil), http.StatusOK)
+	e.want(e.do("GET", old, "", nil), http.StatusOK)
+	// After the grace period the old secret is gone.
+	e.clock.advance(25 * time.Hour)
+	e.want(e.do("GET", old, "", nil), http.StatusForbidden, CodeBadSignature)
+}

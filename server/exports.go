@@ -196,6 +196,12 @@ func (s *Server) prepareItem(ctx context.Context, a *store.Asset, format string)
 		it.Status, it.Error = store.ItemFailed, p.Code+": "+p.Detail
 		return it
 	}
+	if awaitingScan(a) {
+		// The bytes are in and being checked: the item waits (queued, no
+		// job yet) and reconcile prepares it once the scan has decided.
+		it.Status = store.ItemQueued
+		return it
+	}
 	if err := s.checkFormat(a, format); err != nil {
 		return fail(err)
 	}
@@ -223,6 +229,12 @@ func (s *Server) prepareItem(ctx context.Context, a *store.Asset, format string)
 		return it
 	}
 	return fail(fmt.Errorf("no rendition and no job for %s/%s", a.ID, format))
+}
+
+// awaitingScan reports whether a's bytes are uploaded and still being
+// scanned, so work on it waits instead of failing.
+func awaitingScan(a *store.Asset) bool {
+	return a.State == store.AssetUploaded || a.State == store.AssetScanning
 }
 
 // parseErrorField splits an item error stored as "code: detail".
@@ -302,10 +314,17 @@ func (s *Server) reconcile(ctx context.Context, tenant string, entries []store.E
 		if it.Status != store.ItemQueued && it.Status != store.ItemProcessing {
 			continue
 		}
-		status, msg := it.Status, ""
+		status, msg, jobID := it.Status, "", it.JobID
 		switch {
 		case en.Rendition != nil:
 			status = store.ItemReady
+		case it.JobID == "" && en.Asset != nil:
+			// Waiting for the asset's scan: prepare the item once it is over.
+			if awaitingScan(en.Asset) {
+				continue
+			}
+			next := s.prepareItem(ctx, en.Asset, it.Format)
+			status, msg, jobID = next.Status, next.Error, next.JobID
 		case it.JobID != "":
 			j, err := s.store.GetJob(ctx, tenant, it.JobID)
 			if errors.Is(err, store.ErrNotFound) {
@@ -324,8 +343,8 @@ func (s *Server) reconcile(ctx context.Context, tenant string, entries []store.E
 				status = store.ItemProcessing
 			}
 		}
-		if status != it.Status {
-			if err := s.store.UpdateExportItem(ctx, tenant, it.ExportID, it.Position, status, it.JobID, msg, s.now()); err != nil {
+		if status != it.Status || jobID != it.JobID {
+			if err := s.store.UpdateExportItem(ctx, tenant, it.ExportID, it.Position, status, jobID, msg, s.now()); err != nil {
 				return false, err
 			}
 			changed = true

@@ -21,13 +21,11 @@ func (s *Server) handleReadyz() http.Handler {
 		defer cancel()
 		checks := map[string]string{}
 		ok := true
-		done := s.metrics.storeOp("ready")
 		if err := s.store.Ready(ctx); err != nil {
 			checks["store"], ok = err.Error(), false
 		} else {
 			checks["store"] = "ok"
 		}
-		done()
 		if err := s.blobs.Ready(ctx); err != nil {
 			checks["blobs"], ok = err.Error(), false
 		} else {

@@ -22,7 +22,7 @@ import (
 
 // env is one server on a real SQLite store and blob/fs in a temp dir.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	ts    *httptest.Server
 	st    store.Store
@@ -48,7 +48,12 @@ func (c *lockedClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newEnv(t *testing.T, mutate ...func(*Deps)) *env {
+func newEnv(t *testing.T, mutate ...func(*Deps)) *env { return newEnvTB(t, mutate...) }
+
+// newEnvB is newEnv for benchmarks.
+func newEnvB(b *testing.B, mutate ...func(*Deps)) *env { return newEnvTB(b, mutate...) }
+
+func newEnvTB(t testing.TB, mutate ...func(*Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

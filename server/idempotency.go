@@ -176,3 +176,22 @@ func requestFingerprint(method, path string, body []byte) string {
 	sum.Write(body)
 	return hex.EncodeToString(sum.Sum(nil))
 }
+
+// expireIdempotencyKeys forgets keys past their ExpiresAt (at least 24 h
+// old) every hour.
+func (s *Server) expireIdempotencyKeys(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.store.ExpireIdempotency(ctx, s.now()); err != nil {
+				s.log.Warn("expire idempotency keys", "err", err)
+			} else if n > 0 {
+				s.log.Debug("expired idempotency keys", "n", n)
+			}
+		}
+	}
+}

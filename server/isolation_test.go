@@ -16,7 +16,16 @@ func TestTenantIsolationMatrix(t *testing.T) {
 	exp := e.do("POST", "/v1/exports", e.admin, map[string]any{"tag": "t"}).obj()
 	key := e.do("POST", "/v1/keys", e.admin, map[string]any{"scopes": []string{"read"}}).obj()
 	job := "job_00000000000000000000000000"
-	ids := map[string]string{"asset": a["id"].(string), "fresh": fresh["id"].(string), "export": exp["id"].(string), "key": key["id"].(string), "job": job}
+	grant := e.do("POST", "/v1/assets/"+a["id"].(string)+"/grants", e.admin, map[string]any{"policy": "renewable"}).obj()
+	hook := e.do("POST", "/v1/webhooks", e.admin, map[string]any{"url": "https://93.184.216.34/hook", "events": []string{"*"}}).obj()
+	var evs struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	e.do("GET", "/v1/events?limit=1", e.admin, nil).json(&evs)
+	ids := map[string]string{"asset": a["id"].(string), "fresh": fresh["id"].(string), "export": exp["id"].(string), "key": key["id"].(string), "job": job,
+		"grant": grant["id"].(string), "webhook": hook["id"].(string), "event": evs.Data[0].ID}
 	other := e.newKey("acme", "admin")
 	readOnly := e.newKey(DefaultTenant, "read")
 	writeOnly := e.newKey(DefaultTenant, "write")
@@ -47,6 +56,19 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		{"GET", "/v1/keys", "admin", nil, 0},
 		{"POST", "/v1/keys", "admin", map[string]any{"scopes": []string{"read"}}, 0},
 		{"DELETE", "/v1/keys/{key}", "admin", nil, 404},
+		{"POST", "/v1/assets/{asset}/grants", "export", map[string]any{"policy": "one_time"}, 404},
+		{"GET", "/v1/grants", "read", nil, 0},
+		{"GET", "/v1/grants/{grant}", "read", nil, 404},
+		{"DELETE", "/v1/grants/{grant}", "export", nil, 404},
+		{"POST", "/v1/grants/{grant}/renew", "export", map[string]any{"expires_in": 60}, 404},
+		{"POST", "/v1/webhooks", "export", map[string]any{"url": "https://93.184.216.34/hook", "events": []string{"*"}}, 0},
+		{"GET", "/v1/webhooks", "read", nil, 0},
+		{"GET", "/v1/webhooks/{webhook}", "read", nil, 404},
+		{"DELETE", "/v1/webhooks/{webhook}", "export", nil, 404},
+		{"GET", "/v1/webhooks/{webhook}/deliveries", "read", nil, 404},
+		{"POST", "/v1/webhooks/{webhook}/replay", "export", map[string]any{"since": "2020-01-01T00:00:00Z"}, 404},
+		{"GET", "/v1/events", "read", nil, 0},
+		{"GET", "/v1/events/{event}", "read", nil, 404},
 	}
 	expand := func(s string) string {
 		for k, v := range ids {
@@ -104,7 +126,7 @@ func TestTenantIsolationMatrix(t *testing.T) {
 
 // templatePattern turns /v1/assets/{asset} into the route's /v1/assets/{id}.
 func templatePattern(p string) string {
-	for _, k := range []string{"{asset}", "{fresh}", "{export}", "{key}", "{job}"} {
+	for _, k := range []string{"{asset}", "{fresh}", "{export}", "{key}", "{job}", "{grant}", "{webhook}", "{event}"} {
 		p = strings.ReplaceAll(p, k, "{id}")
 	}
 	return p

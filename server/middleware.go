@@ -159,7 +159,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			s.metrics.observeRequest(route, r.Method, status, elapsed)
 			if route != "GET /metrics" && route != "GET /healthz" && route != "GET /readyz" {
 				s.log.InfoContext(r.Context(), "request",
-					"request_id", ri.id, "method", r.Method, "path", r.URL.Path, "route", route,
+					"request_id", ri.id, "method", r.Method, "path", redactGrantToken(r.URL.Path), "route", route,
 					"status", status, "bytes", sw.written, "duration_ms", float64(elapsed.Microseconds())/1000,
 					"ip", ri.clientIP, "tenant", ri.tenantID, "ua", r.UserAgent())
 			}

@@ -251,3 +251,41 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedRateLimits(t *testing.T) {
+	limits, _ := ParseRateLimits([]string{"poll=2/1m"})
+	e := newEnv(t, func(d *Deps) { d.Config.RateLimits, d.Config.SharedRateLimits = limits, true })
+	replica, err := NewServer(t.Context(), Deps{Store: e.st, Blobs: e.srv.blobs, Now: e.clock.now, Logger: e.srv.log, Config: Config{RateLimits: limits, SharedRateLimits: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	rts := httptest.NewServer(replica)
+	defer rts.Close()
+	e.want(e.do("GET", "/v1/jobs/job_x", e.admin, nil), http.StatusNotFound)
+	e.want(e.do("GET", rts.URL+"/v1/jobs/job_x", e.admin, nil), http.StatusNotFound)
+	// The budget of 2 is shared: the third request, on either, is 429.
+	r := e.do("GET", "/v1/jobs/job_x", e.admin, nil)
+	e.want(r, http.StatusTooManyRequests, CodeRateLimited)
+	if r.Header.Get("RateLimit-Policy") != `"poll";q=2;w=60` || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("headers %v", r.Header)
+	}
+}
+
+func TestAdminScopeIsPerTenant(t *testing.T) {
+	e := newEnv(t)
+	acmeAdmin := e.newKey("acme", "admin")
+	e.want(e.do("GET", "/v1/tenants", acmeAdmin, nil), http.StatusForbidden, CodeForbidden)
+	e.want(e.do("POST", "/v1/tenants", acmeAdmin, map[string]any{"name": "evil"}), http.StatusForbidden, CodeForbidden)
+	e.want(e.do("POST", "/v1/keys", acmeAdmin, map[string]any{"tenant": DefaultTenant, "scopes": []string{"admin"}}), http.StatusNotFound, CodeNotFound)
+	e.want(e.do("GET", "/v1/keys?tenant="+DefaultTenant, acmeAdmin, nil), http.StatusNotFound, CodeNotFound)
+	// Its own tenant is fine.
+	r := e.do("POST", "/v1/keys", acmeAdmin, map[string]any{"scopes": []string{"read"}})
+	e.want(r, http.StatusCreated)
+	// The operator manages every tenant.
+	e.want(e.do("POST", "/v1/keys", e.admin, map[string]any{"tenant": "acme", "scopes": []string{"read"}}), http.StatusCreated)
+	e.want(e.do("GET", "/v1/keys?tenant=acme", e.admin, nil), http.StatusOK)
+	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "beta"}), http.StatusCreated)
+	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "beta"}), http.StatusConflict, CodeConflict)
+	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "Bad Name"}), http.StatusUnprocessableEntity, CodeValidationFailed)
+}

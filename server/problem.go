@@ -94,6 +94,7 @@ const (
 	CodeMethodNotAllowed    = "method_not_allowed"
 	CodeConflict            = "conflict"
 	CodeGone                = "gone"
+	CodeRequestTimeout      = "request_timeout"
 	CodeValidationFailed    = "validation_failed"
 	CodeUnsupportedFormat   = "unsupported_format"
 	CodeRightsDenied        = "rights_denied"
@@ -124,6 +125,7 @@ var codeStatus = map[string]int{
 	CodeMethodNotAllowed:    http.StatusMethodNotAllowed,
 	CodeConflict:            http.StatusConflict,
 	CodeGone:                http.StatusGone,
+	CodeRequestTimeout:      http.StatusRequestTimeout,
 	CodeValidationFailed:    http.StatusUnprocessableEntity,
 	CodeUnsupportedFormat:   http.StatusUnprocessableEntity,
 	CodeRightsDenied:        http.StatusForbidden,
@@ -153,6 +155,7 @@ var problemTitles = map[string]string{
 	CodeMethodNotAllowed:    "Method not allowed",
 	CodeConflict:            "Conflict with the current state",
 	CodeGone:                "Gone",
+	CodeRequestTimeout:      "Request body too slow",
 	CodeValidationFailed:    "Validation failed",
 	CodeUnsupportedFormat:   "Unsupported format",
 	CodeRightsDenied:        "Download not allowed by the asset's rights",

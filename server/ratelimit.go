@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/haulhq/haul/store"
 )
 
 // Rate-limit classes (SPEC section 3, Conventions). API classes are counted
@@ -91,6 +94,37 @@ func limitClasses() []string {
 	return out
 }
 
+// limiter decides whether one more request of class from subject may go.
+// limited is false when the class has no limit.
+type limiter interface {
+	take(ctx context.Context, class, subject string) (d decision, limited bool)
+}
+
+// sharedLimiter keeps the buckets in the store (CoordStore.TakeToken), so
+// replicas sharing a database share one budget per tenant and class.
+type sharedLimiter struct {
+	limits map[string]Limit
+	st     store.CoordStore
+	now    func() time.Time
+	local  *rateLimiter // used when the store cannot answer
+}
+
+func (l *sharedLimiter) take(ctx context.Context, class, subject string) (decision, bool) {
+	lim, ok := l.limits[class]
+	if !ok {
+		return decision{}, false
+	}
+	res, err := l.st.TakeToken(ctx, "ratelimit:"+class+":"+subject, lim.N, lim.Window, l.now())
+	if err != nil {
+		return l.local.take(ctx, class, subject)
+	}
+	d := decision{limit: lim, remaining: res.Remaining, reset: res.Reset, allowed: res.Allowed}
+	if !res.Allowed && res.RetryAfter > 0 {
+		d.reset = res.RetryAfter
+	}
+	return d, true
+}
+
 // rateLimiter counts requests in fixed windows per (class, subject). State
 // is in memory: each replica enforces its own share.
 type rateLimiter struct {
@@ -121,10 +155,7 @@ type decision struct {
 
 // take counts one request for class and subject. ok is false when the
 // class is not limited.
-func (l *rateLimiter) take(class, subject string) (decision, bool) {
-	if l == nil {
-		return decision{}, false
-	}
+func (l *rateLimiter) take(_ context.Context, class, subject string) (decision, bool) {
 	lim, ok := l.limits[class]
 	if !ok {
 		return decision{}, false
@@ -171,7 +202,11 @@ func (s *Server) rateLimit(class string, next http.Handler) http.Handler {
 		if ri.tenantID != "" {
 			subject = "tenant:" + ri.tenantID
 		}
-		d, limited := s.limiter.take(class, subject)
+		if s.limiter == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		d, limited := s.limiter.take(r.Context(), class, subject)
 		if !limited {
 			next.ServeHTTP(w, r)
 			return

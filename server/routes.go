@@ -42,6 +42,23 @@ func (s *Server) routes() {
 	s.api("POST /v1/keys", store.ScopeAdmin, "", s.handleKeyCreate())
 	s.api("DELETE /v1/keys/{id}", store.ScopeAdmin, "", s.handleKeyRevoke())
 
+	// Grants, webhooks and the audit log.
+	s.api("POST /v1/assets/{id}/grants", store.ScopeExport, ClassGrant, s.handleGrantCreate())
+	s.api("GET /v1/grants", store.ScopeRead, "", s.handleGrantList())
+	s.api("GET /v1/grants/{id}", store.ScopeRead, "", s.handleGrantGet())
+	s.api("DELETE /v1/grants/{id}", store.ScopeExport, "", s.handleGrantRevoke())
+	s.api("POST /v1/grants/{id}/renew", store.ScopeExport, "", s.handleGrantRenew())
+	s.public("GET /g/{token}", ClassRedeem, s.handleGrantRedeem())
+	s.public("GET /g/{token}/info", ClassRedeem, s.handleGrantInfo())
+	s.api("POST /v1/webhooks", store.ScopeExport, "", s.handleWebhookCreate())
+	s.api("GET /v1/webhooks", store.ScopeRead, "", s.handleWebhookList())
+	s.api("GET /v1/webhooks/{id}", store.ScopeRead, "", s.handleWebhookGet())
+	s.api("DELETE /v1/webhooks/{id}", store.ScopeExport, "", s.handleWebhookDelete())
+	s.api("GET /v1/webhooks/{id}/deliveries", store.ScopeRead, "", s.handleWebhookDeliveries())
+	s.api("POST /v1/webhooks/{id}/replay", store.ScopeExport, "", s.handleWebhookReplay())
+	s.api("GET /v1/events", store.ScopeRead, "", s.handleEventList())
+	s.api("GET /v1/events/{id}", store.ScopeRead, "", s.handleEventGet())
+
 	// Delivery of signed URLs (GET and HEAD), per client IP.
 	s.public("GET /dl/{tenant}/{asset}/{format}/{name}", ClassDelivery, s.handleDelivery())
 }

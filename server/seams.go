@@ -68,6 +68,15 @@ type Renditions interface {
 	EstimateSeconds(ctx context.Context, job *store.Job) int
 }
 
+// UnavailableFormats is optionally implemented by a Renditions that knows
+// formats it cannot make right now (ffmpeg missing). For such a format,
+// which Formats leaves out, the server returns Unavailable's error (a
+// 503 *Problem telling the operator to install ffmpeg) instead of 422
+// unsupported_format. Unavailable returns nil for formats it does not know.
+type UnavailableFormats interface {
+	Unavailable(format string) error
+}
+
 // Prober fills the asset's media field (duration, size, codecs…) while an
 // upload is scanned. obj is the content; for blob/fs it has a
 // File() *os.File method giving a seekable file. A Prober error is

@@ -30,8 +30,15 @@ type Config struct {
 	TrustProxy []*net.IPNet
 	// RateLimits per class; nil disables rate limiting.
 	RateLimits map[string]Limit
+	// SharedRateLimits keeps rate-limit buckets in the store, so replicas
+	// sharing it share each budget (one store write per limited request);
+	// otherwise each process counts in memory.
+	SharedRateLimits bool
 	// MaxUploadSize caps asset content (default 64 GiB).
 	MaxUploadSize int64
+	// UploadIdleTimeout cuts off an upload that sends nothing for this long
+	// (default 60 s).
+	UploadIdleTimeout time.Duration
 	// MaxBodySize caps JSON request bodies (default 4 MiB).
 	MaxBodySize int64
 	// MaxBatchItems caps export items (default 10 000).
@@ -56,11 +63,18 @@ type Config struct {
 	// SigningGrace is how long a rotated-out URL-signing secret is still
 	// accepted (default 24 h).
 	SigningGrace time.Duration
+	// Grants tunes access grants and their public links.
+	Grants GrantConfig
+	// Webhooks tunes webhook endpoints.
+	Webhooks WebhookConfig
 }
 
 func (c *Config) defaults() {
 	if c.MaxUploadSize <= 0 {
 		c.MaxUploadSize = 64 << 30
+	}
+	if c.UploadIdleTimeout <= 0 {
+		c.UploadIdleTimeout = 60 * time.Second
 	}
 	if c.MaxBodySize <= 0 {
 		c.MaxBodySize = 4 << 20
@@ -129,14 +143,21 @@ type Server struct {
 	deliveries DeliveryHook
 	cfg        Config
 	signer     *Signer
-	limiter    *rateLimiter
+	limiter    limiter
 	metrics    *metrics
 	mux        *http.ServeMux
 	handler    http.Handler
 	patterns   []string
 
+	assets *assetCache
+
 	touchMu sync.Mutex
 	touched map[string]time.Time
+
+	grants grantState
+
+	signerMu     sync.Mutex
+	signerLoaded time.Time
 
 	drainOnce sync.Once
 	draining  chan struct{}
@@ -157,7 +178,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		store: deps.Store, blobs: deps.Blobs, log: deps.Logger, now: deps.Now,
 		renditions: deps.Renditions, prober: deps.Prober, bus: deps.Broadcaster,
 		deliveries: deps.Deliveries, cfg: deps.Config, touched: map[string]time.Time{},
-		draining: make(chan struct{}),
+		draining: make(chan struct{}), assets: newAssetCache(time.Second, 10000),
 	}
 	s.cfg.defaults()
 	if s.log == nil {
@@ -169,8 +190,15 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	if s.bus == nil {
 		s.bus = NewLocalBroadcaster()
 	}
+	if s.deliveries == nil {
+		s.deliveries = newAuditHook(s)
+	}
 	if s.cfg.RateLimits != nil {
-		s.limiter = newRateLimiter(s.cfg.RateLimits, s.now)
+		local := newRateLimiter(s.cfg.RateLimits, s.now)
+		s.limiter = local
+		if s.cfg.SharedRateLimits {
+			s.limiter = &sharedLimiter{limits: s.cfg.RateLimits, st: s.store, now: s.now, local: local}
+		}
 	}
 	s.metrics = newMetrics(func() float64 {
 		n, err1 := s.store.CountJobs(context.Background(), store.JobQueued)
@@ -180,6 +208,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		}
 		return float64(n + m)
 	})
+	s.store = timedStore{Store: s.store, m: s.metrics}
 	signer, err := loadSigner(ctx, s.store, s.now)
 	if err != nil {
 		return nil, err
@@ -189,6 +218,9 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	s.routes()
 	s.handler = s.observe(s.unmatched(s.mux))
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.signerLoaded = s.now()
+	s.goBackground(s.refreshSigner)
+	s.goBackground(s.expireIdempotencyKeys)
 	s.resumeScans(ctx)
 	return s, nil
 }
@@ -243,6 +275,47 @@ func loadSigner(ctx context.Context, st store.Store, now func() time.Time) (*Sig
 		s.AddRetired(k.Secret, k.ExpiresAt)
 	}
 	return s, nil
+}
+
+// reloadSigner re-reads the signing keys from the store, so a rotation
+// made by another replica or by `haul admin` is picked up. It runs at most
+// every few seconds.
+func (s *Server) reloadSigner(ctx context.Context) bool {
+	now := s.now()
+	s.signerMu.Lock()
+	if now.Sub(s.signerLoaded) < 5*time.Second {
+		s.signerMu.Unlock()
+		return false
+	}
+	s.signerLoaded = now
+	s.signerMu.Unlock()
+	keys, err := s.store.SigningKeys(ctx, now)
+	if err != nil || len(keys) == 0 {
+		if err != nil {
+			s.log.WarnContext(ctx, "reload URL-signing keys", "err", err)
+		}
+		return false
+	}
+	retired := map[string]time.Time{}
+	for _, k := range keys[1:] {
+		retired[string(k.Secret)] = k.ExpiresAt
+	}
+	s.signer.Replace(keys[0].Secret, retired)
+	return true
+}
+
+// refreshSigner reloads the signing keys every minute.
+func (s *Server) refreshSigner(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.reloadSigner(ctx)
+		}
+	}
 }
 
 // RotateSigningKey makes a new URL-signing secret current; URLs signed

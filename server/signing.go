@@ -97,6 +97,18 @@ func (s *Signer) AddRetired(secret []byte, until time.Time) {
 	s.retired = append(s.retired, retiredSecret{secret: append([]byte(nil), secret...), until: until})
 }
 
+// Replace installs a new current secret and retired set at once (a reload
+// from the store, after another process rotated).
+func (s *Signer) Replace(current []byte, retired map[string]time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.current = append([]byte(nil), current...)
+	s.retired = s.retired[:0]
+	for secret, until := range retired {
+		s.retired = append(s.retired, retiredSecret{secret: []byte(secret), until: until})
+	}
+}
+
 // DeliveryPath returns the unsigned path of a target.
 func DeliveryPath(t DeliveryTarget) string {
 	name := path.Base(strings.ReplaceAll(t.Filename, "\\", "/"))
@@ -155,22 +167,9 @@ func (s *Signer) Verify(method, escapedPath, rawQuery string) (DeliveryTarget, e
 	if err != nil || len(given) != sha256.Size {
 		return t, ErrBadSignature
 	}
-	s.mu.RLock()
-	ok := checkMAC(s.current, given, escapedPath, exp, disp, grant)
-	now := s.now()
-	for _, r := range s.retired {
-		if ok {
-			break
-		}
-		if now.Before(r.until) {
-			ok = checkMAC(r.secret, given, escapedPath, exp, disp, grant)
-		}
-	}
-	s.mu.RUnlock()
-	if !ok {
-		return t, ErrBadSignature
-	}
-	// Authentic from here on: parse what we signed ourselves.
+	// The MAC covers the canonical path rebuilt from the decoded segments,
+	// so clients and proxies that re-encode the path differently (%7E vs ~,
+	// lower-case hex) still verify.
 	rest, found := strings.CutPrefix(escapedPath, "/dl/")
 	parts := strings.Split(rest, "/")
 	if !found || len(parts) != 4 {
@@ -184,11 +183,31 @@ func (s *Signer) Verify(method, escapedPath, rawQuery string) (DeliveryTarget, e
 		}
 		dec[i] = v
 	}
-	secs, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil {
+	if strings.ContainsAny(dec[3], "/\\") || dec[3] == "." || dec[3] == ".." {
 		return t, ErrBadSignature
 	}
-	t = DeliveryTarget{TenantID: dec[0], AssetID: dec[1], Format: dec[2], Filename: dec[3], Disposition: disp, GrantID: grant, Expires: time.Unix(secs, 0).UTC()}
+	t = DeliveryTarget{TenantID: dec[0], AssetID: dec[1], Format: dec[2], Filename: dec[3], Disposition: disp, GrantID: grant}
+	canonical := DeliveryPath(t)
+	s.mu.RLock()
+	ok := checkMAC(s.current, given, canonical, exp, disp, grant)
+	now := s.now()
+	for _, r := range s.retired {
+		if ok {
+			break
+		}
+		if now.Before(r.until) {
+			ok = checkMAC(r.secret, given, canonical, exp, disp, grant)
+		}
+	}
+	s.mu.RUnlock()
+	if !ok {
+		return DeliveryTarget{}, ErrBadSignature
+	}
+	secs, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return DeliveryTarget{}, ErrBadSignature
+	}
+	t.Expires = time.Unix(secs, 0).UTC()
 	if !s.now().Before(t.Expires) {
 		return t, ErrURLExpired
 	}

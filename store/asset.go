@@ -165,7 +165,7 @@ type AssetStore interface {
 type RenditionStore interface {
 	// PutRendition stores r, replacing the rendition of the same asset,
 	// format and preset version if any (ID kept then). Fills ID, CreatedAt
-	// and LastUsedAt when empty.
+	// and LastUsedAt when empty. ENOTFOUND unless the asset is the tenant's.
 	PutRendition(ctx context.Context, r *Rendition) error
 	// GetRendition returns the rendition of an asset in a format and preset
 	// version; ENOTFOUND when there is none.
@@ -175,6 +175,8 @@ type RenditionStore interface {
 	// ListRenditions returns the renditions of an asset, by ID.
 	ListRenditions(ctx context.Context, tenantID, assetID string) ([]*Rendition, error)
 	// TouchRendition records a use at now (for the unused-rendition purge).
+	// Backends may skip the write when the recorded use is less than a
+	// minute old, so a download need not take a write lock.
 	TouchRendition(ctx context.Context, id string, now time.Time) error
 	// DeleteRendition removes a rendition and forgets the succeeded job that
 	// made it (see JobStore.CreateJob), so the next request builds it again.

@@ -72,7 +72,7 @@ type EventStore interface {
 	// subscribes to its type (or to "*", for webhook event types), all in
 	// the caller's transaction: call it inside WithTx with the change that
 	// caused it. IDs are assigned so that a reader paging with After never
-	// misses an event committed later.
+	// misses an event committed later. Any ID set by the caller is replaced.
 	AppendEvent(ctx context.Context, e *Event) error
 	// GetEvent returns one of the tenant's events; ENOTFOUND otherwise.
 	GetEvent(ctx context.Context, tenantID, id string) (*Event, error)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,16 +29,22 @@ func newAdminCmd(app *App) *cobra.Command {
 		Long: `Manage tenants and API keys directly in a server's store: the SQLite
 database under --data (the server may be running), or --db.
 
-API keys are shown once, when made; only their hash is stored.`,
+API keys are shown once, when made; only their hash is stored.
+
+EXIT STATUS
+  0  done
+  1  runtime error (no such tenant or key, store unreachable)
+  2  usage error (bad scope, bad tenant name)`,
 		Example: `  haul admin tenant create acme
   haul admin key create --tenant acme --scopes read,export --name ci
   haul admin key list --tenant acme
-  haul admin key revoke key_01JD… --tenant acme`,
+  haul admin key revoke key_01JD… --tenant acme
+  haul admin signing-key rotate --grace 24h`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.String("data", "./haul-data", "data directory of the server")
 	pf.String("db", "", "metadata store URL (default: SQLite at DATA/haul.db)")
-	cmd.AddCommand(newAdminTenantCmd(app), newAdminKeyCmd(app))
+	cmd.AddCommand(newAdminTenantCmd(app), newAdminKeyCmd(app), newAdminSigningKeyCmd(app), newAdminMigrateStoreCmd(app))
 	return cmd
 }
 
@@ -292,6 +299,47 @@ func runAdminKeyRevoke(ctx context.Context, app *App, opts adminOptions, tenant,
 			return printJSON(app, viewKeyOut(k))
 		}
 		fmt.Fprintf(app.IO.Out, "revoked key %s of tenant %s\n", k.ID, t.Name)
+		return nil
+	})
+}
+
+func newAdminSigningKeyCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{Use: "signing-key", Short: "Rotate the secret that signs download URLs", Example: "  haul admin signing-key rotate"}
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Make a new URL-signing secret current",
+		Long: `Make a new URL-signing secret current. URLs signed with the previous
+secret stay valid for --grace; running servers pick the new secret up within
+a minute.`,
+		Example: "  haul admin signing-key rotate --grace 2h",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			grace, _ := cmd.Flags().GetDuration("grace")
+			return runAdminSigningKeyRotate(cmd.Context(), app, adminOpts(app), grace)
+		},
+	}
+	rotate.Flags().Duration("grace", 24*time.Hour, "how long URLs signed with the old secret stay valid")
+	cmd.AddCommand(rotate)
+	return cmd
+}
+
+func runAdminSigningKeyRotate(ctx context.Context, app *App, opts adminOptions, grace time.Duration) error {
+	if grace < 0 {
+		return usageErrorf("--grace must not be negative")
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	return withAdminStore(ctx, opts, func(st store.Store) error {
+		k, err := st.RotateSigningKey(ctx, secret, grace, time.Now())
+		if err != nil {
+			return fmt.Errorf("rotate signing key: %w", err)
+		}
+		if opts.JSON {
+			return printJSON(app, map[string]any{"id": k.ID, "created_at": k.CreatedAt.UTC(), "previous_valid_for": grace.String()})
+		}
+		fmt.Fprintf(app.IO.Out, "new URL-signing key %s; URLs signed before stay valid for %s\n", k.ID, grace)
 		return nil
 	})
 }

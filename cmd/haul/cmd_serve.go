@@ -16,11 +16,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/haulhq/haul/blob"
-	blobfs "github.com/haulhq/haul/blob/fs"
+	"github.com/haulhq/haul/backend"
 	"github.com/haulhq/haul/server"
 	"github.com/haulhq/haul/store"
-	"github.com/haulhq/haul/store/sqlite"
+	"github.com/haulhq/haul/transcode"
 )
 
 // serveOptions are the parsed flags of `haul serve`.
@@ -36,6 +35,13 @@ type serveOptions struct {
 	DownloadTTL     time.Duration
 	ManifestTTL     time.Duration
 	ShutdownTimeout time.Duration
+	Access          accessServeOptions
+	// Workers, JobTimeout and RenditionTTL tune the rendition worker pool.
+	Workers      int
+	JobTimeout   time.Duration
+	RenditionTTL time.Duration
+	// RenditionMinFree purges renditions while the data disk has less free space (0: off).
+	RenditionMinFree int64
 }
 
 // backendOptions say where metadata and bytes live.
@@ -66,8 +72,18 @@ client IP on public links (redeem, delivery). Change one with
 --rate-limit CLASS=N/WINDOW (repeatable), or turn all off with
 --rate-limit=off.
 
+Renditions (mp4_1080p, mp4_720p, mp4_480p, audio_m4a, thumbnail_jpg) are made
+by ffmpeg in a pool of --workers from a durable job queue; a job a killed
+server was running is picked up again. Without ffmpeg and ffprobe on PATH
+only the original format is served.
+
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
-finish (up to --shutdown-timeout).`,
+finish (up to --shutdown-timeout).
+
+EXIT STATUS
+  0  stopped by SIGTERM or Ctrl-C after a graceful shutdown
+  1  runtime error (cannot listen, cannot open the store)
+  2  usage or configuration error`,
 		Example: `  # Serve on the default address with data in ./haul-data
   haul serve
 
@@ -104,10 +120,22 @@ finish (up to --shutdown-timeout).`,
 			if opts.MaxBatchItems, err = cfg.Int("max_batch_items"); err != nil {
 				return withExit(exitUsage, err)
 			}
-			for key, dst := range map[string]*time.Duration{"download_ttl": &opts.DownloadTTL, "manifest_ttl": &opts.ManifestTTL, "shutdown_timeout": &opts.ShutdownTimeout} {
+			if opts.Workers, err = cfg.Int("workers"); err != nil {
+				return withExit(exitUsage, err)
+			}
+			if v := cfg.String("rendition_min_free"); v != "" {
+				if opts.RenditionMinFree, err = parseByteSize(v); err != nil {
+					return usageErrorf("--rendition-min-free: %v", err)
+				}
+			}
+			for key, dst := range map[string]*time.Duration{"download_ttl": &opts.DownloadTTL, "manifest_ttl": &opts.ManifestTTL, "shutdown_timeout": &opts.ShutdownTimeout,
+				"job_timeout": &opts.JobTimeout, "rendition_ttl": &opts.RenditionTTL} {
 				if *dst, err = cfg.Duration(key); err != nil {
 					return withExit(exitUsage, err)
 				}
+			}
+			if opts.Access, err = readAccessServeOptions(cfg); err != nil {
+				return err
 			}
 			return runServe(cmd.Context(), app, opts)
 		},
@@ -126,6 +154,11 @@ finish (up to --shutdown-timeout).`,
 	f.Duration("download-ttl", time.Hour, "life of download URLs from POST /v1/assets/{id}/downloads")
 	f.Duration("manifest-ttl", 15*time.Minute, "life of download URLs in export manifests")
 	f.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	addAccessServeFlags(f)
+	f.Int("workers", 0, "rendition jobs (ffmpeg processes) run at once (default: number of CPUs)")
+	f.Duration("job-timeout", 30*time.Minute, "longest one rendition job may run")
+	f.Duration("rendition-ttl", 0, "purge renditions unused for this long, e.g. 720h; rebuilt on demand (default: keep)")
+	f.String("rendition-min-free", "", "purge least recently used renditions while the data disk has less free space, e.g. 5G (default: off)")
 	return cmd
 }
 
@@ -156,68 +189,26 @@ func parseByteSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// openBackends opens the metadata store and the blob store named by opts:
-// SQLite at DATA/haul.db and blob/fs at DATA/blobs by default. Other
-// backends (postgres://, s3://) are added here.
-func openBackends(ctx context.Context, opts backendOptions) (store.Store, blob.Store, error) {
-	st, err := openStore(ctx, opts)
+// openBackends opens and checks the stores named by opts (package
+// backend): SQLite at DATA/haul.db and blob/fs at DATA/blobs by default,
+// PostgreSQL for a postgres:// --db and S3 for an s3:// --blobs. A store
+// that is unusable at start (unsupported URL, unreachable database, failed
+// authentication, missing bucket, rejected credentials) exits 2.
+func openBackends(ctx context.Context, opts backendOptions) (*backend.Backends, error) {
+	b, err := backend.Open(ctx, backend.Options{Data: opts.Data, DB: opts.DB, Blobs: opts.Blobs})
 	if err != nil {
-		return nil, nil, err
+		return nil, withExit(exitUsage, err)
 	}
-	bs, err := openBlobs(ctx, opts)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return st, bs, nil
+	return b, nil
 }
 
-// openStore opens the metadata store of opts.
+// openStore opens and checks the metadata store of opts (admin commands).
 func openStore(ctx context.Context, opts backendOptions) (store.Store, error) {
-	path := filepath.Join(opts.Data, "haul.db")
-	if opts.DB != "" {
-		u, err := url.Parse(opts.DB)
-		switch {
-		case err == nil && (u.Scheme == "sqlite" || u.Scheme == "file"):
-			path = u.Opaque
-			if path == "" {
-				path = u.Path
-			}
-		case err == nil && u.Scheme == "":
-			path = opts.DB
-		default:
-			return nil, usageErrorf("--db %q: unsupported store (use a SQLite path or sqlite:PATH)", opts.DB)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	st, err := sqlite.Open(ctx, path)
+	st, err := backend.OpenStore(ctx, opts.DB, opts.Data)
 	if err != nil {
-		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
+		return nil, withExit(exitUsage, err)
 	}
 	return st, nil
-}
-
-// openBlobs opens the blob store of opts.
-func openBlobs(ctx context.Context, opts backendOptions) (blob.Store, error) {
-	dir := filepath.Join(opts.Data, "blobs")
-	if opts.Blobs != "" {
-		u, err := url.Parse(opts.Blobs)
-		switch {
-		case err == nil && u.Scheme == "file":
-			dir = u.Path
-		case err == nil && u.Scheme == "":
-			dir = opts.Blobs
-		default:
-			return nil, usageErrorf("--blobs %q: unsupported blob store (use a directory or file:///DIR)", opts.Blobs)
-		}
-	}
-	bs, err := blobfs.New(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open blob directory %s: %w", dir, err)
-	}
-	return bs, nil
 }
 
 // parseTrustProxy turns IPs and CIDRs into networks.
@@ -271,12 +262,12 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	}
 	defer ln.Close()
 
-	st, blobs, err := openBackends(ctx, opts.Backends)
+	backends, err := openBackends(ctx, opts.Backends)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	defer blobs.Close()
+	defer backends.Close()
+	st, blobs := backends.Store, backends.Blobs
 
 	key, err := server.Bootstrap(ctx, st, opts.Backends.Data)
 	if err != nil {
@@ -287,18 +278,42 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 			"key", key, "file", filepath.Join(opts.Backends.Data, "admin.key"))
 	}
 
+	tmp := filepath.Join(opts.Backends.Data, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return fmt.Errorf("create temp dir: %w", err)
+	}
+	renditions, err := transcode.New(transcode.Deps{
+		Store: st, Blobs: blobs, Logger: log.With("component", "transcode"),
+		Config: transcode.Config{Workers: opts.Workers, JobTimeout: opts.JobTimeout, RenditionTTL: opts.RenditionTTL, MinFreeBytes: opts.RenditionMinFree, TempDir: tmp},
+	})
+	if err != nil {
+		return err
+	}
+
 	srv, err := server.NewServer(ctx, server.Deps{
-		Store: st, Blobs: blobs, Logger: log,
+		Store: st, Blobs: blobs, Broadcaster: backends.Broadcaster, Logger: log,
+		Renditions: renditionSeam{renditions}, Prober: renditions,
 		Config: server.Config{
 			PublicURL: opts.PublicURL, TrustProxy: trust, RateLimits: limits,
-			MaxUploadSize: opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
+			// Replicas sharing PostgreSQL share each rate-limit budget.
+			SharedRateLimits: backends.Broadcaster != nil,
+			MaxUploadSize:    opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
 			DownloadURLTTL: opts.DownloadTTL, ManifestURLTTL: opts.ManifestTTL, ScanCommand: opts.ScanCommand,
+			Grants: opts.Access.grantConfig(), Webhooks: opts.Access.webhookConfig(),
 		},
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	defer startAccessWorkers(ctx, st, blobs, log, opts.Access)() // webhook dispatcher and lifecycle worker, stopped first
+	renditions.SetJobFinished(srv.JobFinished)
+	wctx, stopWorkers := context.WithCancel(ctx)
+	workersDone := make(chan struct{})
+	go func() { _ = renditions.Run(wctx); close(workersDone) }()
+	// On shutdown workers hand their jobs back to the queue; wait for that
+	// before the store closes.
+	defer func() { stopWorkers(); <-workersDone }()
 
 	hs := &http.Server{
 		Handler:           srv,

@@ -12,6 +12,15 @@ func commandsFromFeatures(app *App) []*cobra.Command {
 		newServeCmd(app),
 		newAdminCmd(app),
 		// export, get, upload, assets, jobs, exports (client)
+		newExportCmd(app, nil),
+		newGetCmd(app, nil),
+		newUploadCmd(app, nil),
+		newAssetsCmd(app),
+		newJobsCmd(app),
+		newExportsCmd(app),
 		// grant, webhook, events (grants and webhooks)
+		newGrantCmd(app),
+		newWebhookCmd(app),
+		newEventsCmd(app, nil),
 	}
 }

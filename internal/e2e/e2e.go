@@ -76,7 +76,6 @@ func Binary(t testing.TB) string {
 		args = append(args, "./cmd/haul")
 		cmd := exec.Command("go", args...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED="+cgo())
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("go build ./cmd/haul: %v\n%s", err, out)
 		}
@@ -85,13 +84,6 @@ func Binary(t testing.TB) string {
 		t.Fatalf("e2e: %v", binErr)
 	}
 	return binPath
-}
-
-func cgo() string {
-	if raceEnabled {
-		return "1"
-	}
-	return "0"
 }
 
 func moduleRoot() (string, error) {

@@ -334,3 +334,13 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatalf("bad scope: exit %d", code)
 	}
 }
+
+// TestServeExpiredURL: a signed URL past its expiry is 410 url_expired.
+func TestServeExpiredURL(t *testing.T) {
+	srv := e2e.StartServer(t, "--download-ttl", "1s")
+	id := upload(t, srv, srv.AdminKey, map[string]any{"filename": "e.txt"}, []byte("soon gone"))
+	url := do(t, srv, "POST", "/v1/assets/"+id+"/downloads", srv.AdminKey, map[string]any{}).status(200).obj()["download_url"].(string)
+	time.Sleep(2100 * time.Millisecond)
+	do(t, srv, "GET", url, "", nil).status(410, "url_expired")
+	do(t, srv, "HEAD", url, "", nil).status(410)
+}

@@ -74,6 +74,12 @@ func (t *tx) CreateExport(ctx context.Context, e *store.Export, items []store.Ex
 		return dbErr("create export", err)
 	}
 	e.Counts = store.ItemCounts{Total: len(items)}
+	insert, done, err := t.prepare(ctx, `INSERT INTO export_items (export_id, position, asset_id, format, preset_version,
+		status, job_id, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return dbErr("create export items", err)
+	}
+	defer done()
 	for i := range items {
 		it := &items[i]
 		it.ExportID, it.Position = e.ID, i
@@ -88,9 +94,8 @@ func (t *tx) CreateExport(ctx context.Context, e *store.Export, items []store.Ex
 		}
 		it.UpdatedAt = tm(it.UpdatedAt)
 		countItem(&e.Counts, it.Status)
-		_, err := t.q.ExecContext(ctx, `INSERT INTO export_items (export_id, position, asset_id, format, preset_version,
-			status, job_id, error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			it.ExportID, it.Position, it.AssetID, it.Format, it.PresetVersion, string(it.Status), it.JobID, it.Error, ts(it.UpdatedAt))
+		_, err := insert(ctx, it.ExportID, it.Position, it.AssetID, it.Format, it.PresetVersion, string(it.Status),
+			it.JobID, it.Error, ts(it.UpdatedAt))
 		if err != nil {
 			return dbErr("create export item", err)
 		}

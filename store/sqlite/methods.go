@@ -146,8 +146,19 @@ func (db *DB) ListRenditions(ctx context.Context, tenantID, assetID string) ([]*
 	return db.rd().ListRenditions(ctx, tenantID, assetID)
 }
 
-// TouchRendition implements store.RenditionStore.
+// touchGranularity is how stale a rendition's LastUsedAt may be before a
+// use is written: uses are counted in days, and skipping the write keeps
+// downloads of renditions off the single writer connection.
+const touchGranularity = time.Minute
+
+// TouchRendition implements store.RenditionStore. It reads first and
+// writes only when the recorded use is older than touchGranularity.
 func (db *DB) TouchRendition(ctx context.Context, id string, now time.Time) error {
+	var last int64
+	err := db.rd().q.QueryRowContext(ctx, "SELECT last_used_at FROM renditions WHERE id = ?", id).Scan(&last)
+	if err == nil && !time.UnixMicro(last).Before(now.Add(-touchGranularity)) {
+		return nil
+	}
 	return db.write(ctx, func(t *tx) error { return t.TouchRendition(ctx, id, now) })
 }
 

@@ -194,3 +194,34 @@ func BenchmarkRedeemGrant(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkCreateExport10k(b *testing.B) {
+	db, a := benchDB(b)
+	items := make([]store.ExportItem, 10000)
+	for i := range items {
+		items[i] = store.ExportItem{AssetID: a.ID}
+	}
+	for b.Loop() {
+		e := &store.Export{TenantID: a.TenantID, Format: "original"}
+		if err := db.CreateExport(context.Background(), e, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkListExportEntries10k(b *testing.B) {
+	db, a := benchDB(b)
+	items := make([]store.ExportItem, 10000)
+	for i := range items {
+		items[i] = store.ExportItem{AssetID: a.ID}
+	}
+	e := &store.Export{TenantID: a.TenantID, Format: "original"}
+	if err := db.CreateExport(context.Background(), e, items); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := db.ListExportEntries(context.Background(), a.TenantID, e.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -77,6 +77,7 @@ func testEvents(t *testing.T, s store.Store) {
 	if len(list) != 1 {
 		t.Fatalf("since filter = %d events", len(list))
 	}
+
 }
 
 // testEventsConcurrentPaging has writers append while a reader pages with

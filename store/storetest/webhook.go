@@ -65,9 +65,21 @@ func testWebhooks(t *testing.T, s store.Store) {
 	_, err = s.SetWebhookDisabled(ctx(t), other.ID, w2.ID, true, "x", t0)
 	wantCode(t, err, store.ENOTFOUND)
 	wantCode(t, s.DeleteWebhook(ctx(t), other.ID, w2.ID), store.ENOTFOUND)
+	// Deleting an endpoint removes its pending deliveries.
+	event(t, s, tn.ID, store.EventGrantCreated, t0) // → w (all) and w2
+	n, err := s.CountDeliveries(ctx(t), store.DeliveryPending)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("%d pending deliveries, want 2", n)
+	}
 	must(t, s.DeleteWebhook(ctx(t), tn.ID, w2.ID))
 	_, err = s.GetWebhook(ctx(t), tn.ID, w2.ID)
 	wantCode(t, err, store.ENOTFOUND)
+	n, err = s.CountDeliveries(ctx(t), store.DeliveryPending)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("%d pending deliveries after delete, want 1", n)
+	}
 }
 
 func testWebhookOutbox(t *testing.T, s store.Store) {

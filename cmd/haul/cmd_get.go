@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/haulhq/haul/client"
+	"github.com/haulhq/haul/downloader"
+	"github.com/haulhq/haul/manifest"
+)
+
+type getOptions struct {
+	apiOptions
+	transferFlags
+	AssetID  string
+	Format   string
+	Dir      string
+	Filename string
+	// Progress draws the job's bar; NoProgress turns bars and lines off.
+	Progress, NoProgress bool
+	engine               func(*downloader.Options)
+}
+
+func newGetCmd(app *App, runF func(context.Context, *getOptions) error) *cobra.Command {
+	opts := &getOptions{apiOptions: newAPIOptions(app)}
+	cmd := &cobra.Command{
+		Use:   "get ASSET_ID [--format FORMAT] [-o DIR]",
+		Short: "Download one asset, waiting for its rendition when it has to be made",
+		Long: `Download one asset in a format. When the rendition already exists the
+download starts at once; otherwise the server queues a job (202) and haul
+follows its progress, then downloads the result with the same engine as
+haul fetch: resumable, verified against the server's checksum, retried
+politely. The path of the file is printed on stdout.
+
+EXIT STATUS
+  0  downloaded and verified
+  1  an error
+  2  bad usage, or a format the asset does not support
+  3  the rendition failed on the server, or the transfer failed after retries
+  4  the API key was refused, lacks the export scope, or the asset's rights deny it
+  130  interrupted; run the same command again to resume`,
+		Example: `  haul get ast_01JD8X3V5K
+  haul get ast_01JD8X3V5K --format mp4_720p -o ./out
+  haul get ast_01JD8X3V5K --format thumbnail_jpg --filename poster.jpg
+  open "$(haul get ast_01JD8X3V5K --format audio_m4a)"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := app.Config()
+			opts.JSON = cfg.JSON
+			opts.Progress = app.IO.ErrIsTerminal && !cfg.NoProgress && !cfg.JSON
+			opts.NoProgress = cfg.NoProgress
+			opts.AssetID = args[0]
+			if err := checkAssetID(opts.AssetID); err != nil {
+				return usageErrorf("%v", err)
+			}
+			if opts.Filename != "" {
+				if _, err := manifest.CleanName(opts.Filename); err != nil {
+					return usageErrorf("--filename: %v", err)
+				}
+			}
+			if _, err := opts.engineOptions(opts.Dir); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runGet(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.Format, "format", "F", "original", "format to download (original, mp4_720p, …)")
+	f.StringVarP(&opts.Dir, "output", "o", ".", "directory to download into")
+	f.StringVar(&opts.Filename, "filename", "", "save under this name (default: the server's file name)")
+	opts.transferFlags.register(cmd)
+	_ = f.MarkHidden("jobs")
+	return cmd
+}
+
+func runGet(ctx context.Context, opts *getOptions) error {
+	engOpts, err := opts.engineOptions(opts.Dir)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	c, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	req := client.DownloadRequest{Format: opts.Format, Filename: opts.Filename}
+	jw := newJobWatcher(opts.IO.ErrOut, opts.Progress, opts.JSON)
+	d, err := c.DownloadWhenReady(ctx, opts.AssetID, req, jw.update)
+	jw.finish()
+	if err != nil {
+		var failed *client.JobFailedError
+		if errors.As(err, &failed) {
+			return withExit(exitPartial, fmt.Errorf("%s in %s: %w", opts.AssetID, opts.Format, err))
+		}
+		return apiFailure(fmt.Errorf("download %s in %s: %w", opts.AssetID, opts.Format, err), "")
+	}
+
+	item := downloadItem(opts.AssetID, opts.Format, opts.Filename, d)
+	view := newExportView(opts.IO, opts.JSON, opts.NoProgress)
+	defer view.close()
+	engOpts.UserAgent = userAgent()
+	engOpts.Events = view.event
+	engOpts.Logger = opts.logger()
+	// An expired signed URL is replaced by asking for the download again.
+	engOpts.Refresh = func(ctx context.Context, _ downloader.RefreshReason) (*manifest.Manifest, error) {
+		res, err := c.CreateDownload(ctx, opts.AssetID, req)
+		if err != nil {
+			if ae, ok := client.AsAPIError(err); ok && ae.RetryAfter > 0 {
+				return nil, &downloader.RetryAfterError{Delay: ae.RetryAfter, Err: err}
+			}
+			return nil, err
+		}
+		fresh := item
+		if res.Ready == nil {
+			fresh.Status, fresh.URL = manifest.ItemProcessing, ""
+		} else {
+			fresh = downloadItem(opts.AssetID, opts.Format, opts.Filename, res.Ready)
+		}
+		return &manifest.Manifest{Version: manifest.Version, Items: []manifest.Item{fresh}}, nil
+	}
+	if opts.engine != nil {
+		opts.engine(&engOpts)
+	}
+	view.prepare("", itemCounts{Total: 1, Ready: 1, quiet: true})
+	sum, err := downloader.Run(ctx, engOpts, []manifest.Item{item})
+	if err != nil {
+		view.interrupted()
+		return err
+	}
+	view.finish(sum, sum.Failed(), "", "")
+	if failed := sum.Failed(); len(failed) > 0 {
+		ferr := failed[0].Err
+		if downloader.IsAuthError(ferr) {
+			return withExit(exitAuth, fmt.Errorf("download %s: %w", opts.AssetID, ferr))
+		}
+		return withExit(exitPartial, fmt.Errorf("download %s: %w", opts.AssetID, ferr))
+	}
+	r := sum.Results[0]
+	if !opts.JSON {
+		fmt.Fprintln(opts.IO.Out, r.Path)
+	}
+	return nil
+}
+
+// downloadItem describes a ready download as a manifest item.
+func downloadItem(assetID, format, filename string, d *client.Download) manifest.Item {
+	name := filename
+	if name == "" {
+		name = d.Filename
+	}
+	if name == "" {
+		name = manifest.DeriveName(d.DownloadURL)
+	}
+	it := manifest.Item{
+		ID:       assetID + "/" + format,
+		AssetID:  assetID,
+		Format:   format,
+		Status:   manifest.ItemReady,
+		Filename: name,
+		URL:      d.DownloadURL,
+		Size:     d.Size,
+		Checksum: d.Checksum,
+	}
+	if !d.ExpiresAt.IsZero() {
+		exp := d.ExpiresAt.UTC().Truncate(time.Second)
+		it.ExpiresAt = &exp
+	}
+	return it
+}

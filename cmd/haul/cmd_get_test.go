@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haulhq/haul/downloader"
+)
+
+func getFixture(t *testing.T) (*fakeAPI, *getOptions, *strings.Builder, *strings.Builder, string) {
+	t.Helper()
+	f := newFakeAPI(t)
+	id := f.uploadAsset("clip", []byte(strings.Repeat("frame-", 50000)))
+	base, out, errOut := f.options(t, "tok-export")
+	opts := &getOptions{apiOptions: base, AssetID: id, Format: "original", Dir: t.TempDir(),
+		transferFlags: transferFlags{Jobs: 1, Connections: "auto", Retries: 3},
+		engine: func(o *downloader.Options) {
+			o.BackoffBase, o.BackoffMax = 5*time.Millisecond, 20*time.Millisecond
+		}}
+	return f, opts, out, errOut, id
+}
+
+func TestGetOriginal(t *testing.T) {
+	_, opts, out, errOut, id := getFixture(t)
+	if err := runGet(context.Background(), opts); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	want := filepath.Join(opts.Dir, "clip_"+id+"_original.bin")
+	if out.String() != want+"\n" {
+		t.Errorf("stdout %q, want the path %q", out, want)
+	}
+	if got, _ := os.ReadFile(want); string(got) != strings.Repeat("frame-", 50000) {
+		t.Errorf("file has %d bytes", len(got))
+	}
+	if !strings.Contains(errOut.String(), "done  clip_"+id+"_original.bin  293.0 KiB  sha256:") {
+		t.Errorf("stderr %q", errOut)
+	}
+}
+
+func TestGetWaitsForJobAndRefreshesExpiredURL(t *testing.T) {
+	f, opts, out, errOut, id := getFixture(t)
+	opts.Format = "mp4_720p"
+	opts.Filename = "renamed/clip.mp4"
+	f.expireOnce[id] = true
+	if err := runGet(context.Background(), opts); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	want := filepath.Join(opts.Dir, "renamed", "clip.mp4")
+	if out.String() != want+"\n" {
+		t.Errorf("stdout %q", out)
+	}
+	for _, line := range []string{"job job_" + id + "_mp4_720p: queued 0%", "processing 50%", "succeeded 100%"} {
+		if !strings.Contains(errOut.String(), line) {
+			t.Errorf("stderr lacks %q:\n%s", line, errOut)
+		}
+	}
+	if f.downloads[id] != 2 {
+		t.Errorf("%d download requests, want 2 (expired, then fresh URL)", f.downloads[id])
+	}
+}
+
+func TestGetExitCodes(t *testing.T) {
+	f := newFakeAPI(t)
+	id := f.uploadAsset("clip", []byte("x"))
+	dir := t.TempDir()
+	code, _, errOut := runAPICmd(t, f.srv.URL, "tok-export", "get", id, "--format", "mp4_9k", "-o", dir)
+	if code != exitUsage || !strings.Contains(errOut, "allowed formats: original, mp4_720p") {
+		t.Errorf("unsupported: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runAPICmd(t, f.srv.URL, "tok-read", "get", id, "-o", dir)
+	if code != exitAuth {
+		t.Errorf("read-only: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runAPICmd(t, f.srv.URL, "tok-export", "get", "ast_nope", "-o", dir)
+	if code != exitError || !strings.Contains(errOut, "not found") {
+		t.Errorf("missing: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runAPICmd(t, f.srv.URL, "tok-export", "get", id, "--format", "broken", "-o", dir)
+	if code != exitPartial || !strings.Contains(errOut, "ffmpeg exited with status 1 (transcode_failed)") {
+		t.Errorf("failed job: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runAPICmd(t, f.srv.URL, "tok-export", "get", id, "--filename", "../escape", "-o", dir)
+	if code != exitUsage {
+		t.Errorf("unsafe filename: exit %d, %q", code, errOut)
+	}
+}

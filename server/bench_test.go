@@ -1,0 +1,53 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// BenchmarkDeliverySmall measures GET of a 64 KiB asset by signed URL.
+func BenchmarkDeliverySmall(b *testing.B) {
+	e := newEnvB(b)
+	a := e.upload(e.admin, map[string]any{"filename": "s.bin"}, bytes.Repeat([]byte("x"), 64<<10))
+	u := e.do("POST", "/v1/assets/"+a["id"].(string)+"/downloads", e.admin, map[string]any{}).obj()["download_url"].(string)
+	client := e.ts.Client()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Get(u)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
+
+// BenchmarkDownloadSign measures POST /v1/assets/{id}/downloads.
+func BenchmarkDownloadSign(b *testing.B) {
+	e := newEnvB(b)
+	a := e.upload(e.admin, map[string]any{"filename": "s.bin"}, []byte("x"))
+	url := e.ts.URL + "/v1/assets/" + a["id"].(string) + "/downloads"
+	client := e.ts.Client()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", url, strings.NewReader(`{"format":"original"}`))
+			req.Header.Set("Authorization", "Bearer "+e.admin)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	})
+}

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// An export made right after an upload, while the asset is still being
+// scanned, waits for the scan instead of failing the item: the item is
+// queued, and turns ready (or failed, when quarantined) once the scan ends.
+func TestExportWaitsForScan(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "open")
+	e := newEnv(t, func(d *Deps) {
+		// The scanner holds every asset in "scanning" until the gate opens,
+		// and quarantines content containing BAD.
+		d.Config.ScanCommand = `while [ ! -e ` + gate + ` ]; do sleep 0.05; done; if grep -q BAD; then exit 1; fi`
+	})
+	upload := func(title, body string) string {
+		r := e.do("POST", "/v1/assets", e.admin, map[string]any{"title": title, "filename": title + ".txt", "tags": []string{"fresh"}})
+		e.want(r, http.StatusCreated)
+		a := r.obj()
+		e.want(e.do("PUT", a["upload_url"].(string), e.admin, []byte(body)), http.StatusOK)
+		return a["id"].(string)
+	}
+	good, bad := upload("good", "fine bytes"), upload("bad", "BAD bytes")
+
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "original", "tag": "fresh"})
+	e.want(r, http.StatusAccepted)
+	exp := r.obj()
+	if exp["status"] != "processing" {
+		t.Fatalf("export of scanning assets: %s", r.body)
+	}
+	id := exp["id"].(string)
+
+	var m struct {
+		Status string `json:"status"`
+		Items  []struct {
+			AssetID string `json:"asset_id"`
+			Status  string `json:"status"`
+			URL     string `json:"url"`
+			Error   *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	r = e.do("GET", "/v1/exports/"+id+"/manifest", e.admin, nil)
+	e.want(r, http.StatusOK)
+	r.json(&m)
+	for _, it := range m.Items {
+		if it.Status != "queued" || it.URL != "" {
+			t.Fatalf("item before the scan ended: %s", r.body)
+		}
+	}
+
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(e.admin, good)
+	e.waitState(e.admin, bad)
+	r = e.do("GET", "/v1/exports/"+id+"/manifest?wait=10s", e.admin, nil)
+	e.want(r, http.StatusOK)
+	r.json(&m)
+	if m.Status != "partial" || len(m.Items) != 2 {
+		t.Fatalf("manifest after the scan: %s", r.body)
+	}
+	for _, it := range m.Items {
+		switch it.AssetID {
+		case good:
+			if it.Status != "ready" || it.URL == "" {
+				t.Errorf("clean asset's item: %+v", it)
+			}
+		case bad:
+			if it.Status != "failed" || it.Error == nil || it.Error.Code != CodeConflict {
+				t.Errorf("quarantined asset's item: %+v", it)
+			}
+		}
+	}
+}

@@ -40,12 +40,14 @@ func encode(w http.ResponseWriter, status int, v any) error {
 }
 
 // decode reads a JSON request body into a T. Malformed JSON is a 400, a body
-// over the size cap a 413, a non-JSON content type a 415.
+// over the size cap a 413, a non-JSON content type a 415. A missing content
+// type and application/x-www-form-urlencoded (what `curl -d` sends when no
+// -H is given) are read as JSON, so a plain `curl -d '{...}'` works.
 func decode[T any](r *http.Request) (T, error) {
 	var v T
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "application/x-www-form-urlencoded") {
 			return v, Errorf(CodeUnsupportedMedia, "request bodies are JSON: send Content-Type: application/json")
 		}
 	}

@@ -150,11 +150,19 @@ func (s *Server) handleExportCreate() http.Handler {
 		}
 
 		items := make([]store.ExportItem, 0, len(req.Items))
+		dup := make(map[[2]string]bool, len(req.Items))
 		for _, it := range req.Items {
 			format := it.Format
 			if format == "" {
 				format = req.Format
 			}
+			// The same asset in the same format twice is one file: one item,
+			// so the manifest never names one target file twice.
+			k := [2]string{it.AssetID, format}
+			if dup[k] {
+				continue
+			}
+			dup[k] = true
 			items = append(items, s.prepareItem(ctx, assets[it.AssetID], format))
 		}
 		e := &store.Export{TenantID: tenant, Name: req.Name, Format: req.Format, Status: store.ExportProcessing}

@@ -157,3 +157,21 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+func TestExportDuplicateItemsAreOne(t *testing.T) {
+	e := newEnv(t)
+	a := e.upload(e.admin, map[string]any{"filename": "a.txt"}, []byte("a"))
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "original", "items": []map[string]any{
+		{"asset_id": a["id"]}, {"asset_id": a["id"], "format": "original"}, {"asset_id": a["id"]},
+	}})
+	e.want(r, http.StatusAccepted)
+	var m struct {
+		Items []struct {
+			Filename string `json:"filename"`
+		} `json:"items"`
+	}
+	e.do("GET", "/v1/exports/"+r.obj()["id"].(string)+"/manifest", e.admin, nil).json(&m)
+	if len(m.Items) != 1 {
+		t.Fatalf("manifest has %d items for one asset and format: %+v", len(m.Items), m.Items)
+	}
+}

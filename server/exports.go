@@ -259,7 +259,7 @@ func (s *Server) completeExport(ctx context.Context, tenant, id string) error {
 		if err != nil {
 			return err
 		}
-		return appendEvent(ctx, tx, tenant, store.EventExportCompleted, s.viewExport("", e))
+		return appendEvent(ctx, tx, tenant, store.EventExportCompleted, s.viewExport(s.cfg.PublicURL, e))
 	})
 	if err != nil {
 		return fmt.Errorf("complete export %s: %w", id, err)

@@ -120,6 +120,7 @@ func TestAssetValidation(t *testing.T) {
 		{map[string]any{"filename": "a", "rights": map[string]any{"redistribution": "world"}}, CodeValidationFailed},
 		{map[string]any{"filename": "a", "rights": map[string]any{"allowed_formats": []string{"nope"}}}, CodeValidationFailed},
 		{map[string]any{"filename": 3}, CodeValidationFailed},
+		{map[string]any{"filename": "a", "rights": map[string]any{"available_until": "tomorrow"}}, CodeValidationFailed},
 		{"{", CodeBadRequest},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // apiFunc is a handler that reports failure by returning an error; wrap
@@ -64,6 +65,10 @@ func decode[T any](r *http.Request) (T, error) {
 			var ute *json.UnmarshalTypeError
 			if errors.As(err, &ute) {
 				return v, Errorf(CodeValidationFailed, "field %q: expected %s, got %s", ute.Field, ute.Type, ute.Value)
+			}
+			var pe *time.ParseError
+			if errors.As(err, &pe) {
+				return v, Errorf(CodeValidationFailed, "times are RFC 3339, e.g. 2026-01-02T15:04:05Z: %q is not", pe.Value)
 			}
 			return v, Errorf(CodeBadRequest, "malformed JSON body: %v", err)
 		}

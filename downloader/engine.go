@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -65,7 +66,8 @@ type task struct {
 	path     string
 	done     atomic.Int64 // bytes on disk, for progress
 	result   Result
-	finished bool // guarded by Engine.mu
+	finished bool        // guarded by Engine.mu
+	existing fs.FileInfo // the target as found when claimed, nil when absent
 }
 
 // New starts an engine. Its workers stop when ctx is cancelled; Wait then
@@ -163,8 +165,8 @@ func (e *Engine) Add(it manifest.Item) {
 	e.filesTotal.Add(1)
 	e.bytesTotal.Add(it.Size)
 
-	name, path, err := e.targets.Claim(&it)
-	t.name, t.path = name, path
+	name, path, existing, err := e.targets.ClaimInfo(&it)
+	t.name, t.path, t.existing = name, path, existing
 	t.result.Name, t.result.Path = name, path
 	if err == nil {
 		if verr := it.Validate(); verr != nil {

@@ -172,8 +172,8 @@ func redact(raw string) string {
 // and the size matches (re-hashed with VerifyExisting), or it has no
 // journal entry but matches the manifest's checksum.
 func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
-	fi, err := os.Lstat(t.path)
-	if err != nil || !fi.Mode().IsRegular() {
+	fi := t.existing
+	if fi == nil || !fi.Mode().IsRegular() {
 		return false, nil
 	}
 	want := t.item.SHA256()
@@ -185,7 +185,8 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		}
 		sum, err := HashFile(ctx, t.path)
 		if err != nil {
-			return false, err
+			// Gone or unreadable since it was claimed: download it again.
+			return false, ctx.Err()
 		}
 		if sum == rec.SHA256 {
 			e.markSkipped(t, rec.Size, sum)
@@ -199,7 +200,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 	}
 	sum, err := HashFile(ctx, t.path)
 	if err != nil {
-		return false, err
+		return false, ctx.Err()
 	}
 	if sum != want {
 		return false, nil
@@ -269,7 +270,7 @@ func (j *fileJob) open() error {
 	name := j.t.name
 	if !jr.mayHave(name) {
 		// Nothing of this file in .haul: skip the reconciliation syscalls.
-		f, err := os.OpenFile(jr.partPath(name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		f, err := createPart(jr.partPath(name))
 		if err != nil {
 			return fmt.Errorf("part file: %w", err)
 		}
@@ -474,13 +475,16 @@ func (j *fileJob) finalize() error {
 		j.discard()
 		return fmt.Errorf("%w: got sha256:%s, want sha256:%s", ErrChecksumMismatch, sum, want)
 	}
-	// Re-check the target right before the rename: a symlink may have
-	// appeared in the output directory since the item was claimed.
-	path, err := j.e.targets.Path(j.t.name)
-	if err != nil {
-		return err
-	}
+	// Re-check a nested target right before the rename: a directory on the
+	// way may have become a symlink since the item was claimed. A flat name
+	// needs no re-check: rename(2) replaces a symlink at the target instead
+	// of following it, and the root was resolved once.
+	path := j.t.path
 	if strings.Contains(j.t.name, "/") {
+		var err error
+		if path, err = j.e.targets.Path(j.t.name); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("create directory: %w", err)
 		}
@@ -490,7 +494,7 @@ func (j *fileJob) finalize() error {
 		return fmt.Errorf("part file: %w", err)
 	}
 	j.part = nil
-	if err := os.Rename(j.e.journal.partPath(j.t.name), path); err != nil {
+	if err := renameFile(j.e.journal.partPath(j.t.name), path); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}
 	j.flushCheckpoints()

@@ -140,17 +140,25 @@ func (r *Root) Dir() string { return r.abs }
 
 // Path is SafePath for this root.
 func (r *Root) Path(name string) (string, error) {
+	p, _, err := r.PathInfo(name)
+	return p, err
+}
+
+// PathInfo is Path that also returns the Lstat result of the target when
+// it already exists (nil otherwise), saving the caller a system call.
+func (r *Root) PathInfo(name string) (string, fs.FileInfo, error) {
 	clean, err := CleanName(name)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	target := filepath.Join(r.abs, filepath.FromSlash(clean))
 	if !within(r.abs, target) {
-		return "", fmt.Errorf("%w %q: resolves outside the output directory", ErrUnsafeName, name)
+		return "", nil, fmt.Errorf("%w %q: resolves outside the output directory", ErrUnsafeName, name)
 	}
 	// Walk the existing prefix of the path: every existing component must
 	// resolve inside the real root. The final component may be a regular
 	// file (it will be replaced atomically) but not a symlink.
+	var info fs.FileInfo
 	cur := r.abs
 	parts := strings.Split(clean, "/")
 	for i, p := range parts {
@@ -160,27 +168,30 @@ func (r *Root) Path(name string) (string, error) {
 			break
 		}
 		if err != nil {
-			return "", fmt.Errorf("%w %q: %v", ErrUnsafeName, name, err)
+			return "", nil, fmt.Errorf("%w %q: %v", ErrUnsafeName, name, err)
 		}
 		last := i == len(parts)-1
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			if last {
-				return "", fmt.Errorf("%w %q: target is a symlink", ErrUnsafeName, name)
+				return "", nil, fmt.Errorf("%w %q: target is a symlink", ErrUnsafeName, name)
 			}
 			real, err := filepath.EvalSymlinks(cur)
 			if err != nil || !within(r.real, real) {
-				return "", fmt.Errorf("%w %q: goes through a symlink leading outside the output directory", ErrUnsafeName, name)
+				return "", nil, fmt.Errorf("%w %q: goes through a symlink leading outside the output directory", ErrUnsafeName, name)
 			}
 			continue
 		}
 		if !last && !fi.IsDir() {
-			return "", fmt.Errorf("%w %q: %s is not a directory", ErrUnsafeName, name, filepath.Join(parts[:i+1]...))
+			return "", nil, fmt.Errorf("%w %q: %s is not a directory", ErrUnsafeName, name, filepath.Join(parts[:i+1]...))
 		}
 		if last && fi.IsDir() {
-			return "", fmt.Errorf("%w %q: target is a directory", ErrUnsafeName, name)
+			return "", nil, fmt.Errorf("%w %q: target is a directory", ErrUnsafeName, name)
+		}
+		if last {
+			info = fi
 		}
 	}
-	return target, nil
+	return target, info, nil
 }
 
 // within reports whether p is root or below it; both must be clean.
@@ -284,13 +295,23 @@ func Name(it *Item) (string, error) {
 // Claim returns the relative name and absolute path of it's target, or the
 // reason it is refused. Every call claims anew: call it once per item.
 func (t *Targets) Claim(it *Item) (name, abs string, err error) {
+	name, abs, _, err = t.ClaimInfo(it)
+	return name, abs, err
+}
+
+// ClaimInfo is Claim that also returns the Lstat result of the target when
+// a file is already there (nil otherwise).
+func (t *Targets) ClaimInfo(it *Item) (name, abs string, existing fs.FileInfo, err error) {
 	name, err = Name(it)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	abs, err = t.Path(name)
+	if t.rootErr != nil {
+		return "", "", nil, t.rootErr
+	}
+	abs, existing, err = t.root.PathInfo(name)
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	// Only 64-bit hashes are kept, so memory stays small with huge
 	// manifests; a collision (about 1 in 10^10 for 100 000 names) would
@@ -300,14 +321,14 @@ func (t *Targets) Claim(it *Item) (name, abs string, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.names[folded]; ok {
-		return "", "", fmt.Errorf("%w %q: an earlier item already uses this name", ErrDuplicate, name)
+		return "", "", nil, fmt.Errorf("%w %q: an earlier item already uses this name", ErrDuplicate, name)
 	}
 	if _, ok := t.ids[id]; ok && it.ID != "" {
-		return "", "", fmt.Errorf("%w: item id %q appears twice", ErrDuplicate, it.ID)
+		return "", "", nil, fmt.Errorf("%w: item id %q appears twice", ErrDuplicate, it.ID)
 	}
 	t.names[folded] = struct{}{}
 	if it.ID != "" {
 		t.ids[id] = struct{}{}
 	}
-	return name, abs, nil
+	return name, abs, existing, nil
 }

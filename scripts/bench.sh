@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
+# make bench: Go benchmarks of the hot paths, then the peer races.
+#   BENCH=go     only the Go benchmarks (compare runs with benchstat)
+#   BENCH=fetch  only bench/fetch.sh (haul fetch vs aria2c, curl, wget2 from nginx)
+#   BENCH=serve  only bench/serve.sh (haul serve vs nginx with wrk; signing rate)
+# Results are written to bench-results/ (Go benchmark output, for benchstat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go test -run '^$' -bench . -benchmem ./...
-# haul serve against nginx with wrk (docs/benchmarks-server.md); BENCH_SERVE=0 skips it.
-if [ "${BENCH_SERVE:-1}" != 0 ]; then
-  if command -v wrk >/dev/null && command -v nginx >/dev/null; then
-    bash bench/serve.sh "${SERVE_DURATION:-10s}"
-  else
-    echo "scripts/bench.sh: wrk or nginx missing, skipping bench/serve.sh" >&2
-  fi
+what=${BENCH:-all}
+mkdir -p bench-results
+if [ "$what" = all ] || [ "$what" = go ]; then
+  out=bench-results/go-$(date -u +%Y%m%dT%H%M%SZ).txt
+  echo "== Go benchmarks -> $out (compare two runs: benchstat old.txt new.txt)"
+  go test -run '^$' -bench . -benchmem -count "${COUNT:-3}" \
+    ./downloader/ ./manifest/ ./server/ ./store/sqlite/ | tee "$out"
+fi
+if [ "$what" = all ] || [ "$what" = fetch ]; then
+  echo "== bench/fetch.sh (see docs/benchmarks.md)"
+  bash bench/fetch.sh
+fi
+if [ "$what" = all ] || [ "$what" = serve ]; then
+  echo "== bench/serve.sh (see docs/benchmarks-server.md)"
+  bash bench/serve.sh
 fi

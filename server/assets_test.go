@@ -120,6 +120,7 @@ func TestAssetValidation(t *testing.T) {
 		{map[string]any{"filename": "a", "rights": map[string]any{"redistribution": "world"}}, CodeValidationFailed},
 		{map[string]any{"filename": "a", "rights": map[string]any{"allowed_formats": []string{"nope"}}}, CodeValidationFailed},
 		{map[string]any{"filename": 3}, CodeValidationFailed},
+		{map[string]any{"filename": "a", "rights": map[string]any{"available_until": "tomorrow"}}, CodeValidationFailed},
 		{"{", CodeBadRequest},
 	}
 	for _, c := range cases {
@@ -129,6 +130,10 @@ func TestAssetValidation(t *testing.T) {
 		}
 	}
 	e.want(e.do("POST", "/v1/assets", e.admin, `{"filename":"a"}`, "Content-Type", "text/plain"), http.StatusUnsupportedMediaType, CodeUnsupportedMedia)
+	// `curl -d '{...}'` without -H sends application/x-www-form-urlencoded.
+	if r := e.do("POST", "/v1/assets", e.admin, `{"filename":"a"}`, "Content-Type", "application/x-www-form-urlencoded"); r.StatusCode != http.StatusCreated {
+		t.Errorf("curl -d style body: %d %s, want 201", r.StatusCode, r.body)
+	}
 	big := `{"filename":"a","title":"` + strings.Repeat("x", 5<<20) + `"}`
 	e.want(e.do("POST", "/v1/assets", e.admin, big, "Content-Type", "application/json"), http.StatusRequestEntityTooLarge, CodeTooLarge)
 }

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // apiFunc is a handler that reports failure by returning an error; wrap
@@ -40,12 +41,14 @@ func encode(w http.ResponseWriter, status int, v any) error {
 }
 
 // decode reads a JSON request body into a T. Malformed JSON is a 400, a body
-// over the size cap a 413, a non-JSON content type a 415.
+// over the size cap a 413, a non-JSON content type a 415. A missing content
+// type and application/x-www-form-urlencoded (what `curl -d` sends when no
+// -H is given) are read as JSON, so a plain `curl -d '{...}'` works.
 func decode[T any](r *http.Request) (T, error) {
 	var v T
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "application/x-www-form-urlencoded") {
 			return v, Errorf(CodeUnsupportedMedia, "request bodies are JSON: send Content-Type: application/json")
 		}
 	}
@@ -62,6 +65,10 @@ func decode[T any](r *http.Request) (T, error) {
 			var ute *json.UnmarshalTypeError
 			if errors.As(err, &ute) {
 				return v, Errorf(CodeValidationFailed, "field %q: expected %s, got %s", ute.Field, ute.Type, ute.Value)
+			}
+			var pe *time.ParseError
+			if errors.As(err, &pe) {
+				return v, Errorf(CodeValidationFailed, "times are RFC 3339, e.g. 2026-01-02T15:04:05Z: %q is not", pe.Value)
 			}
 			return v, Errorf(CodeBadRequest, "malformed JSON body: %v", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,10 +50,18 @@ func (s *Server) handleEventList() http.Handler {
 			return err
 		}
 		q := r.URL.Query()
+		var afterTime time.Time
 		if after := q.Get("after"); after != "" {
-			p.After = after
+			// after is an event ID, or an RFC 3339 time (events strictly later).
+			if t, err := time.Parse(time.RFC3339Nano, after); err == nil {
+				afterTime = t.Truncate(time.Microsecond).Add(time.Microsecond) // stores keep µs
+			} else if strings.HasPrefix(after, "evt_") {
+				p.After = after
+			} else {
+				return Errorf(CodeValidationFailed, "after must be an event id (evt_…) or an RFC 3339 time, e.g. 2026-01-02T15:04:05Z")
+			}
 		}
-		f := store.EventFilter{Type: q.Get("type"), Page: p}
+		f := store.EventFilter{Type: q.Get("type"), Page: p, Since: afterTime}
 		if v := q.Get("since"); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {

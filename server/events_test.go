@@ -61,6 +61,22 @@ func TestEventsAuditLog(t *testing.T) {
 			t.Fatalf("event %d: %+v (want type %s, increasing ids)", i, ev, wantTypes[i])
 		}
 	}
+	// after= also takes an RFC 3339 time: events strictly later than it.
+	var later struct {
+		Data []eventJSON `json:"data"`
+	}
+	e.must(http.StatusOK, "GET", "/v1/events?after="+all[0].CreatedAt.Add(-time.Second).Format(time.RFC3339Nano), nil, &later)
+	if len(later.Data) != len(all) {
+		t.Fatalf("after=<a second before the first event>: %d events, want %d", len(later.Data), len(all))
+	}
+	e.must(http.StatusOK, "GET", "/v1/events?after="+all[len(all)-1].CreatedAt.Format(time.RFC3339Nano), nil, &later)
+	if len(later.Data) != 0 {
+		t.Fatalf("after=<time of the last event>: %+v, want none", later.Data)
+	}
+	if status, body, _ := e.do("GET", "/v1/events?after=yesterday", nil); status != http.StatusUnprocessableEntity {
+		t.Fatalf("after=yesterday: %d %s, want 422", status, body)
+	}
+
 	var one eventJSON
 	e.must(http.StatusOK, "GET", "/v1/events/"+all[2].ID, nil, &one)
 	if one.ID != all[2].ID || one.Type != store.EventGrantCreated {

@@ -150,11 +150,19 @@ func (s *Server) handleExportCreate() http.Handler {
 		}
 
 		items := make([]store.ExportItem, 0, len(req.Items))
+		dup := make(map[[2]string]bool, len(req.Items))
 		for _, it := range req.Items {
 			format := it.Format
 			if format == "" {
 				format = req.Format
 			}
+			// The same asset in the same format twice is one file: one item,
+			// so the manifest never names one target file twice.
+			k := [2]string{it.AssetID, format}
+			if dup[k] {
+				continue
+			}
+			dup[k] = true
 			items = append(items, s.prepareItem(ctx, assets[it.AssetID], format))
 		}
 		e := &store.Export{TenantID: tenant, Name: req.Name, Format: req.Format, Status: store.ExportProcessing}
@@ -263,7 +271,7 @@ func (s *Server) completeExport(ctx context.Context, tenant, id string) error {
 		if err != nil {
 			return err
 		}
-		return appendEvent(ctx, tx, tenant, store.EventExportCompleted, s.viewExport("", e))
+		return appendEvent(ctx, tx, tenant, store.EventExportCompleted, s.viewExport(s.cfg.PublicURL, e))
 	})
 	if err != nil {
 		return fmt.Errorf("complete export %s: %w", id, err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -156,4 +157,52 @@ func TestSlug(t *testing.T) {
 			t.Errorf("slug(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+func TestExportDuplicateItemsAreOne(t *testing.T) {
+	e := newEnv(t)
+	a := e.upload(e.admin, map[string]any{"filename": "a.txt"}, []byte("a"))
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "original", "items": []map[string]any{
+		{"asset_id": a["id"]}, {"asset_id": a["id"], "format": "original"}, {"asset_id": a["id"]},
+	}})
+	e.want(r, http.StatusAccepted)
+	var m struct {
+		Items []struct {
+			Filename string `json:"filename"`
+		} `json:"items"`
+	}
+	e.do("GET", "/v1/exports/"+r.obj()["id"].(string)+"/manifest", e.admin, nil).json(&m)
+	if len(m.Items) != 1 {
+		t.Fatalf("manifest has %d items for one asset and format: %+v", len(m.Items), m.Items)
+	}
+}
+
+func TestExportCompletedEventURL(t *testing.T) {
+	// Webhook consumers get an absolute manifest_url when --public-url is set.
+	e := newEnv(t, func(d *Deps) { d.Config.PublicURL = "https://media.example.com" })
+	cr := e.do("POST", "/v1/assets", e.admin, map[string]any{"filename": "a.txt"})
+	e.want(cr, http.StatusCreated)
+	a := cr.obj()
+	e.want(e.do("PUT", "/v1/assets/"+a["id"].(string)+"/content", e.admin, []byte("a")), http.StatusOK)
+	e.waitState(e.admin, a["id"].(string))
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "original", "items": []map[string]any{{"asset_id": a["id"]}}})
+	e.want(r, http.StatusAccepted)
+	id := r.obj()["id"].(string)
+	evs, _, err := e.st.ListEvents(t.Context(), tenantIDOf(t, e), storeEventFilter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.Type != "export.completed" {
+			continue
+		}
+		var d struct {
+			ManifestURL string `json:"manifest_url"`
+		}
+		if err := json.Unmarshal(ev.Data, &d); err != nil || d.ManifestURL != "https://media.example.com/v1/exports/"+id+"/manifest" {
+			t.Fatalf("export.completed manifest_url %q (%v)", d.ManifestURL, err)
+		}
+		return
+	}
+	t.Fatal("no export.completed event")
 }

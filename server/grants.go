@@ -364,12 +364,14 @@ func (s *Server) handleGrantRenew() http.Handler {
 		if err != nil {
 			return err
 		}
+		tenant, id := g.TenantID, g.ID // WithTx may run the function again
 		err = s.store.WithTx(r.Context(), func(tx store.Tx) error {
-			var err error
-			if g, err = tx.RenewGrant(r.Context(), g.TenantID, g.ID, exp, now); err != nil {
+			renewed, err := tx.RenewGrant(r.Context(), tenant, id, exp, now)
+			if err != nil {
 				return err
 			}
-			return appendEvent(r.Context(), tx, g.TenantID, EventGrantRenewed, grantEvent{grantJSON: viewGrant(g, now)})
+			g = renewed
+			return appendEvent(r.Context(), tx, tenant, EventGrantRenewed, grantEvent{grantJSON: viewGrant(renewed, now)})
 		})
 		if err != nil {
 			return err
@@ -475,17 +477,23 @@ func (s *Server) handleGrantRedeem() http.Handler {
 			return nil
 		}
 		ip := info(r.Context()).clientIP
+		// WithTx may run the function again (PostgreSQL retries serialization
+		// conflicts), so it reads only what it was given and sets g last.
+		tokenHash := g.TokenHash
 		err = s.store.WithTx(r.Context(), func(tx store.Tx) error {
-			var err error
-			if g, err = tx.RedeemGrant(r.Context(), g.TokenHash, now); err != nil {
+			redeemed, err := tx.RedeemGrant(r.Context(), tokenHash, now)
+			if redeemed != nil {
+				g = redeemed
+			}
+			if err != nil {
 				return err
 			}
-			ev := grantEvent{grantJSON: viewGrant(g, now), ClientIP: ip}
-			if err := appendEvent(r.Context(), tx, g.TenantID, store.EventGrantAccessed, ev); err != nil {
+			ev := grantEvent{grantJSON: viewGrant(redeemed, now), ClientIP: ip}
+			if err := appendEvent(r.Context(), tx, redeemed.TenantID, store.EventGrantAccessed, ev); err != nil {
 				return err
 			}
-			if g.Status == store.GrantConsumed {
-				return appendEvent(r.Context(), tx, g.TenantID, store.EventGrantConsumed, ev)
+			if redeemed.Status == store.GrantConsumed {
+				return appendEvent(r.Context(), tx, redeemed.TenantID, store.EventGrantConsumed, ev)
 			}
 			return nil
 		})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -170,10 +171,12 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 }
 
 // requestFingerprint identifies a request for Idempotency-Key reuse checks.
+// A JSON body counts by its value, so whitespace and member order do not
+// make the same request "different".
 func requestFingerprint(method, path string, body []byte) string {
 	sum := sha256.New()
 	io.WriteString(sum, method+" "+path+"\n")
-	sum.Write(body)
+	sum.Write(canonicalJSON(body))
 	return hex.EncodeToString(sum.Sum(nil))
 }
 
@@ -194,4 +197,20 @@ func (s *Server) expireIdempotencyKeys(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// canonicalJSON re-encodes a JSON body with sorted object members and no
+// insignificant whitespace; other bodies are returned unchanged.
+func canonicalJSON(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return body
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
 }

@@ -87,6 +87,12 @@ func TestIdempotency(t *testing.T) {
 		t.Fatal("first response marked replayed")
 	}
 	e.want(e.do("POST", "/v1/assets", e.admin, map[string]any{"filename": "b.txt"}, "Idempotency-Key", "key-1"), http.StatusUnprocessableEntity, CodeIdempotencyReused)
+	// The same JSON value with other spacing and member order is the same request.
+	r3 := e.do("POST", "/v1/assets", e.admin, "{ \"title\": \"A\",\n  \"filename\": \"a.txt\" }", "Idempotency-Key", "key-1", "Content-Type", "application/json")
+	e.want(r3, http.StatusCreated)
+	if r3.Header.Get("Idempotent-Replayed") != "true" || r3.obj()["id"] != r1.obj()["id"] {
+		t.Fatalf("reformatted body not replayed: %s %v", r3.body, r3.Header)
+	}
 	// The same key in another tenant is independent.
 	other := e.newKey("acme", "write")
 	e.want(e.do("POST", "/v1/assets", other, body, "Idempotency-Key", "key-1"), http.StatusCreated)

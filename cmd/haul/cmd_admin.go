@@ -44,7 +44,7 @@ EXIT STATUS
 	pf := cmd.PersistentFlags()
 	pf.String("data", "./haul-data", "data directory of the server")
 	pf.String("db", "", "metadata store URL (default: SQLite at DATA/haul.db)")
-	cmd.AddCommand(newAdminTenantCmd(app), newAdminKeyCmd(app), newAdminSigningKeyCmd(app))
+	cmd.AddCommand(newAdminTenantCmd(app), newAdminKeyCmd(app), newAdminSigningKeyCmd(app), newAdminMigrateStoreCmd(app))
 	return cmd
 }
 

@@ -12,6 +12,8 @@ func newConfigCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Inspect the effective configuration",
+		Example: `  haul config show
+  haul config show --profile prod --json`,
 	}
 	show := &cobra.Command{
 		Use:   "show",

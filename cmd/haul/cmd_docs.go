@@ -10,8 +10,9 @@ import (
 
 func newDocsCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "docs",
-		Short: "Generate reference documentation",
+		Use:     "docs",
+		Short:   "Generate reference documentation",
+		Example: "  haul docs man ./man",
 	}
 	man := &cobra.Command{
 		Use:     "man DIR",

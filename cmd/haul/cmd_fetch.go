@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -438,8 +439,11 @@ func problemDetail(r io.Reader) string {
 	if len(b) == 0 {
 		return ""
 	}
-	if m := regexp.MustCompile(`"detail"\s*:\s*"([^"]*)"`).FindSubmatch(b); m != nil {
-		return ": " + string(m[1])
+	var problem struct {
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(b, &problem) == nil && problem.Detail != "" {
+		return ": " + problem.Detail
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	if len(line) > 200 {

@@ -16,11 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/haulhq/haul/blob"
-	blobfs "github.com/haulhq/haul/blob/fs"
+	"github.com/haulhq/haul/backend"
 	"github.com/haulhq/haul/server"
 	"github.com/haulhq/haul/store"
-	"github.com/haulhq/haul/store/sqlite"
 	"github.com/haulhq/haul/transcode"
 )
 
@@ -191,68 +189,26 @@ func parseByteSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// openBackends opens the metadata store and the blob store named by opts:
-// SQLite at DATA/haul.db and blob/fs at DATA/blobs by default. Other
-// backends (postgres://, s3://) are added here.
-func openBackends(ctx context.Context, opts backendOptions) (store.Store, blob.Store, error) {
-	st, err := openStore(ctx, opts)
+// openBackends opens and checks the stores named by opts (package
+// backend): SQLite at DATA/haul.db and blob/fs at DATA/blobs by default,
+// PostgreSQL for a postgres:// --db and S3 for an s3:// --blobs. A store
+// that is unusable at start (unsupported URL, unreachable database, failed
+// authentication, missing bucket, rejected credentials) exits 2.
+func openBackends(ctx context.Context, opts backendOptions) (*backend.Backends, error) {
+	b, err := backend.Open(ctx, backend.Options{Data: opts.Data, DB: opts.DB, Blobs: opts.Blobs})
 	if err != nil {
-		return nil, nil, err
+		return nil, withExit(exitUsage, err)
 	}
-	bs, err := openBlobs(ctx, opts)
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return st, bs, nil
+	return b, nil
 }
 
-// openStore opens the metadata store of opts.
+// openStore opens and checks the metadata store of opts (admin commands).
 func openStore(ctx context.Context, opts backendOptions) (store.Store, error) {
-	path := filepath.Join(opts.Data, "haul.db")
-	if opts.DB != "" {
-		u, err := url.Parse(opts.DB)
-		switch {
-		case err == nil && (u.Scheme == "sqlite" || u.Scheme == "file"):
-			path = u.Opaque
-			if path == "" {
-				path = u.Path
-			}
-		case err == nil && u.Scheme == "":
-			path = opts.DB
-		default:
-			return nil, usageErrorf("--db %q: unsupported store (use a SQLite path or sqlite:PATH)", opts.DB)
-		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	st, err := sqlite.Open(ctx, path)
+	st, err := backend.OpenStore(ctx, opts.DB, opts.Data)
 	if err != nil {
-		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
+		return nil, withExit(exitUsage, err)
 	}
 	return st, nil
-}
-
-// openBlobs opens the blob store of opts.
-func openBlobs(ctx context.Context, opts backendOptions) (blob.Store, error) {
-	dir := filepath.Join(opts.Data, "blobs")
-	if opts.Blobs != "" {
-		u, err := url.Parse(opts.Blobs)
-		switch {
-		case err == nil && u.Scheme == "file":
-			dir = u.Path
-		case err == nil && u.Scheme == "":
-			dir = opts.Blobs
-		default:
-			return nil, usageErrorf("--blobs %q: unsupported blob store (use a directory or file:///DIR)", opts.Blobs)
-		}
-	}
-	bs, err := blobfs.New(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open blob directory %s: %w", dir, err)
-	}
-	return bs, nil
 }
 
 // parseTrustProxy turns IPs and CIDRs into networks.
@@ -309,12 +265,12 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	}
 	defer ln.Close()
 
-	st, blobs, err := openBackends(ctx, opts.Backends)
+	backends, err := openBackends(ctx, opts.Backends)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	defer blobs.Close()
+	defer backends.Close()
+	st, blobs := backends.Store, backends.Blobs
 
 	key, err := server.Bootstrap(ctx, st, opts.Backends.Data)
 	if err != nil {
@@ -338,11 +294,13 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	}
 
 	srv, err := server.NewServer(ctx, server.Deps{
-		Store: st, Blobs: blobs, Logger: log,
+		Store: st, Blobs: blobs, Broadcaster: backends.Broadcaster, Logger: log,
 		Renditions: renditionSeam{renditions}, Prober: renditions,
 		Config: server.Config{
 			PublicURL: opts.PublicURL, TrustProxy: trust, RateLimits: limits,
-			MaxUploadSize: opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
+			// Replicas sharing PostgreSQL share each rate-limit budget.
+			SharedRateLimits: backends.Broadcaster != nil,
+			MaxUploadSize:    opts.MaxUploadSize, MaxBatchItems: opts.MaxBatchItems,
 			DownloadURLTTL: opts.DownloadTTL, ManifestURLTTL: opts.ManifestTTL, ScanCommand: opts.ScanCommand,
 			Grants: opts.Access.grantConfig(), Webhooks: opts.Access.webhookConfig(),
 		},

@@ -36,7 +36,8 @@ func newVerifyCmd(app *App) *cobra.Command {
 		Long: `Re-hash files against the checksums of a manifest and report every file
 that is missing or does not match.
 
-DIR means DIR/manifest.json, or DIR/SHA256SUMS when there is no manifest.json.
+DIR means DIR/manifest.json, or DIR/SHA256SUMS when there is no manifest.json,
+or else the journal haul fetch keeps of the files it completed (DIR/.haul).
 MANIFEST is a manifest file (JSON or a URL list with checksums) or a
 SHA256SUMS file; its files are looked up next to it unless --dir says where.
 Items without a checksum are only checked for presence and size.
@@ -234,7 +235,12 @@ func loadVerifyEntries(target, dirFlag string) ([]verifyEntry, string, error) {
 		if _, err := os.Stat(path); err != nil {
 			path = filepath.Join(target, "SHA256SUMS")
 			if _, err := os.Stat(path); err != nil {
-				return nil, "", usageErrorf("verify: %s has neither manifest.json nor SHA256SUMS", target)
+				// A directory filled by haul fetch has only the journal.
+				entries, jerr := journalEntries(target)
+				if jerr != nil {
+					return nil, "", usageErrorf("verify: %s has neither manifest.json, SHA256SUMS nor a %s journal", target, downloader.StateDir)
+				}
+				return entries, target, nil
 			}
 		}
 	}
@@ -280,4 +286,43 @@ func loadVerifyEntries(target, dirFlag string) ([]verifyEntry, string, error) {
 		entries = append(entries, e)
 	}
 	return entries, dir, nil
+}
+
+// journalEntries reads DIR/.haul/done.ndjson, the log haul fetch appends a
+// line to for every file it completed and verified ({name, size, sha256}),
+// so that haul verify DIR works on any download directory. The last line of
+// a name wins.
+func journalEntries(dir string) ([]verifyEntry, error) {
+	f, err := os.Open(filepath.Join(dir, downloader.StateDir, "done.ndjson"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var entries []verifyEntry
+	index := map[string]int{}
+	dec := json.NewDecoder(f)
+	for {
+		var rec struct {
+			Name   string `json:"name"`
+			Size   int64  `json:"size"`
+			SHA256 string `json:"sha256"`
+		}
+		if err := dec.Decode(&rec); err != nil {
+			break // end of log, or a torn last line
+		}
+		e := verifyEntry{Name: rec.Name, SHA256: rec.SHA256, Size: rec.Size}
+		if _, err := manifest.CleanName(e.Name); err != nil {
+			e.err = err
+		}
+		if i, ok := index[e.Name]; ok {
+			entries[i] = e
+			continue
+		}
+		index[e.Name] = len(entries)
+		entries = append(entries, e)
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("no completed files in the journal")
+	}
+	return entries, nil
 }

@@ -112,6 +112,10 @@ backoff, and serves the same API for small self-hosted installs.
 
 Configuration comes from flags, HAUL_* environment variables and the config
 file ($XDG_CONFIG_HOME/haul/config.yaml), in that order of precedence.`,
+		Example: `  haul fetch manifest.json -o downloads
+  haul export --tag launch --format mp4_720p -o launch
+  HAUL_SERVER=https://media.example.com haul assets list
+  haul serve --addr 127.0.0.1:8080 --data ./haul-data`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
@@ -146,5 +150,35 @@ file ($XDG_CONFIG_HOME/haul/config.yaml), in that order of precedence.`,
 		newDocsCmd(app),
 	)
 	root.AddCommand(commandsFromFeatures(app)...)
+	addCompletionExamples(root)
 	return root
+}
+
+// completionExamples show how to load each shell's script.
+var completionExamples = map[string]string{
+	"bash":       "  source <(haul completion bash)\n  haul completion bash > /etc/bash_completion.d/haul",
+	"zsh":        "  haul completion zsh > \"${fpath[1]}/_haul\"",
+	"fish":       "  haul completion fish > ~/.config/fish/completions/haul.fish",
+	"powershell": "  haul completion powershell | Out-String | Invoke-Expression",
+}
+
+// addCompletionExamples creates cobra's completion command now (instead of
+// lazily at Execute) so that it and its shells carry examples like every
+// other command.
+func addCompletionExamples(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Example = `  source <(haul completion bash)
+  haul completion zsh > "${fpath[1]}/_haul"
+  haul completion fish > ~/.config/fish/completions/haul.fish`
+		for _, sh := range c.Commands() {
+			sh.Example = completionExamples[sh.Name()]
+			if sh.Example == "" {
+				sh.Example = fmt.Sprintf("  haul completion %s > haul.completion", sh.Name())
+			}
+		}
+	}
 }

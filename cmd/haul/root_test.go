@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // runHaul runs the command tree in-process with the given environment.
@@ -98,4 +100,25 @@ func TestManPages(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "haul.1")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestEveryCommandHasExamples walks the whole command tree: every command a
+// user can reach, including cobra's completion command, shows examples in
+// its --help.
+func TestEveryCommandHasExamples(t *testing.T) {
+	io, _, _ := testIO()
+	app := &App{IO: io, Getenv: func(string) string { return "" }}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" {
+			return
+		}
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%q has no Example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(app))
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestVerifyDirAfterFetch: haul verify DIR works on a directory filled by
+// haul fetch (no manifest.json there, only the journal), and reports a file
+// changed on disk afterwards with exit 3.
+func TestVerifyDirAfterFetch(t *testing.T) {
+	files := map[string]string{"/a.bin": strings.Repeat("a", 5000), "/b.bin": strings.Repeat("b", 7000)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, r.URL.Path, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), strings.NewReader(body))
+	}))
+	defer srv.Close()
+	tmp := t.TempDir()
+	list := filepath.Join(tmp, "list.txt")
+	if err := os.WriteFile(list, []byte(srv.URL+"/a.bin\n"+srv.URL+"/b.bin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out")
+	if code, _, errOut := runHaul(t, nil, "fetch", list, "-o", out, "--no-progress"); code != 0 {
+		t.Fatalf("fetch exit %d: %s", code, errOut)
+	}
+	code, stdout, errOut := runHaul(t, nil, "verify", out)
+	if code != 0 {
+		t.Fatalf("verify exit %d, want 0: %s%s", code, stdout, errOut)
+	}
+	if !strings.Contains(stdout, "OK        a.bin") || !strings.Contains(stdout, "OK        b.bin") {
+		t.Errorf("verify output lacks OK lines:\n%s", stdout)
+	}
+	if err := os.WriteFile(filepath.Join(out, "a.bin"), []byte(strings.Repeat("x", 5000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runHaul(t, nil, "verify", out)
+	if code != exitPartial || !strings.Contains(stdout, "MISMATCH  a.bin") {
+		t.Errorf("after corrupting a.bin: exit %d, want 3; output:\n%s", code, stdout)
+	}
+	if code, _, _ := runHaul(t, nil, "verify", t.TempDir()); code != exitUsage {
+		t.Errorf("verify of an empty directory: exit %d, want 2", code)
+	}
+}
+
+// TestProblemDetailDecodesJSON: the detail of a problem+json body is shown
+// decoded (no \u003c escapes), other bodies by their first line.
+func TestProblemDetailDecodesJSON(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"code":"unauthorized","detail":"send an API key as Authorization: Bearer \u003ckey\u003e"}`, ": send an API key as Authorization: Bearer <key>"},
+		{`{"detail":"say \"hi\""}`, `: say "hi"`},
+		{"plain text\nsecond line", ": plain text"},
+		{"", ""},
+	} {
+		if got := problemDetail(strings.NewReader(tc.body)); got != tc.want {
+			t.Errorf("problemDetail(%q) = %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}

@@ -118,6 +118,21 @@ func (s *Server) fileExt(a *store.Asset, format string) string {
 	return strings.ToLower(path.Ext(a.Filename))
 }
 
+// downloadFilename is the default name of a's file in format: the
+// original keeps its uploaded name; a rendition is <stem>_<format>.<ext>,
+// so that the original and each rendition saved side by side never share
+// a name.
+func (s *Server) downloadFilename(a *store.Asset, format string) string {
+	if format == FormatOriginal {
+		return a.Filename
+	}
+	stem := strings.TrimSuffix(a.Filename, path.Ext(a.Filename))
+	if stem == "" {
+		stem = slug(a.Title)
+	}
+	return stem + "_" + format + s.fileExt(a, format)
+}
+
 // downloadJSON is a ready download (SPEC: Downloads and jobs).
 type downloadJSON struct {
 	DownloadURL string    `json:"download_url"`
@@ -132,11 +147,7 @@ type downloadJSON struct {
 // download signs a URL for a in format (rend is nil for original).
 func (s *Server) download(base string, a *store.Asset, format string, rend *store.Rendition, filename string, ttl time.Duration, grantID string) downloadJSON {
 	if filename == "" {
-		stem := strings.TrimSuffix(a.Filename, path.Ext(a.Filename))
-		filename = stem + s.fileExt(a, format)
-		if format == FormatOriginal {
-			filename = a.Filename
-		}
+		filename = s.downloadFilename(a, format)
 	}
 	d := downloadJSON{Checksum: a.Checksum, Size: a.Size, Filename: filename, ContentType: a.ContentType, Format: format}
 	if rend != nil {

@@ -22,6 +22,8 @@ type getOptions struct {
 	Format   string
 	Dir      string
 	Filename string
+	// Force replaces a different file already at the target name.
+	Force bool
 	// Progress draws the job's bar; NoProgress turns bars and lines off.
 	Progress, NoProgress bool
 	engine               func(*downloader.Options)
@@ -38,9 +40,14 @@ follows its progress, then downloads the result with the same engine as
 haul fetch: resumable, verified against the server's checksum, retried
 politely. The path of the file is printed on stdout.
 
+The original is saved under its uploaded name, a rendition under
+<name>_<format>.<ext> (the server's choice; --filename overrides it). A
+file already there with the same content is left alone ("already
+there"); a different one is never replaced unless --force is given.
+
 EXIT STATUS
   0  downloaded and verified
-  1  an error
+  1  an error, or a different file is already at the target name (see --force)
   2  bad usage, or a format the asset does not support
   3  the rendition failed on the server, or the transfer failed after retries
   4  the API key was refused, lacks the export scope, or the asset's rights deny it
@@ -77,6 +84,7 @@ EXIT STATUS
 	f.StringVarP(&opts.Format, "format", "F", "original", "format to download (original, mp4_720p, …)")
 	f.StringVarP(&opts.Dir, "output", "o", ".", "directory to download into")
 	f.StringVar(&opts.Filename, "filename", "", "save under this name (default: the server's file name)")
+	f.BoolVar(&opts.Force, "force", false, "replace a different file already at the target name")
 	opts.transferFlags.register(cmd)
 	_ = f.MarkHidden("jobs")
 	return cmd
@@ -111,6 +119,11 @@ func runGet(ctx context.Context, opts *getOptions) error {
 	}
 
 	item := downloadItem(opts.AssetID, opts.Format, opts.Filename, d)
+	if !opts.Force {
+		if err := checkOverwrite(ctx, dir, item); err != nil {
+			return err
+		}
+	}
 	view := newExportView(opts.IO, opts.JSON, opts.NoProgress)
 	defer view.close()
 	engOpts.UserAgent = userAgent()
@@ -181,4 +194,38 @@ func downloadItem(assetID, format, filename string, d *client.Download) manifest
 		it.ExpiresAt = &exp
 	}
 	return it
+}
+
+// checkOverwrite refuses to replace a file already at it's target whose
+// content differs from it (by size, else by sha256). An identical file is
+// left to the engine, which reports it as already there. Without a known
+// checksum the engine's journal decides, as for haul fetch; unsafe names
+// are the engine's to refuse.
+func checkOverwrite(ctx context.Context, dir string, it manifest.Item) error {
+	want := it.SHA256()
+	if want == "" {
+		return nil
+	}
+	name, err := manifest.Name(&it)
+	if err != nil {
+		return nil
+	}
+	p, err := manifest.SafePath(dir, name)
+	if err != nil {
+		return nil
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if it.Size <= 0 || fi.Size() == it.Size {
+		sum, err := downloader.HashFile(ctx, p)
+		if err != nil {
+			return fmt.Errorf("check existing %s: %w", p, err)
+		}
+		if sum == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s already exists and differs from %s in %s; not replacing it (use --force to replace it, or --filename to save under another name)", p, it.AssetID, it.Format)
 }

@@ -88,3 +88,46 @@ func TestGetExitCodes(t *testing.T) {
 		t.Errorf("unsafe filename: exit %d, %q", code, errOut)
 	}
 }
+
+func TestGetNeverReplacesADifferentFile(t *testing.T) {
+	_, opts, out, errOut, id := getFixture(t)
+	content := strings.Repeat("frame-", 50000)
+	target := filepath.Join(opts.Dir, "clip_"+id+"_original.bin")
+	if err := runGet(context.Background(), opts); err != nil {
+		t.Fatalf("first get: %v\n%s", err, errOut)
+	}
+
+	// The same file again: already there, not an error.
+	out.Reset()
+	errOut.Reset()
+	if err := runGet(context.Background(), opts); err != nil {
+		t.Fatalf("identical file: %v\n%s", err, errOut)
+	}
+	if out.String() != target+"\n" || !strings.Contains(errOut.String(), "1 already complete") {
+		t.Errorf("identical file: stdout %q stderr %q", out, errOut)
+	}
+
+	// A different file under that name (same size, then another size) is
+	// refused, and left as it was.
+	for _, other := range []string{strings.Repeat("FRAME-", 50000), "short"} {
+		if err := os.WriteFile(target, []byte(other), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := runGet(context.Background(), opts)
+		if err == nil || exitCodeOf(err) != exitError || !strings.Contains(err.Error(), "already exists and differs") || !strings.Contains(err.Error(), "--force") {
+			t.Fatalf("different file (%d bytes): err %v (exit %d)", len(other), err, exitCodeOf(err))
+		}
+		if got, _ := os.ReadFile(target); string(got) != other {
+			t.Fatalf("the existing file was changed")
+		}
+	}
+
+	// --force replaces it.
+	opts.Force = true
+	if err := runGet(context.Background(), opts); err != nil {
+		t.Fatalf("--force: %v\n%s", err, errOut)
+	}
+	if got, _ := os.ReadFile(target); string(got) != content {
+		t.Errorf("--force: file has %d bytes", len(got))
+	}
+}

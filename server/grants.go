@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -543,7 +542,7 @@ func (s *Server) handleGrantInfo() http.Handler {
 		v := viewGrant(g, now)
 		in := grantInfoJSON{Status: v.Status, AccessExpiresAt: v.AccessExpiresAt, DownloadsRemaining: v.DownloadsRemaining, Format: v.Format, Policy: v.Policy}
 		if a != nil {
-			in.Filename = s.grantFilename(a, v.Format)
+			in.Filename = s.downloadFilename(a, v.Format)
 			if a.State == store.AssetDeleted {
 				in.Status = string(store.GrantExpired)
 			}
@@ -563,14 +562,6 @@ func (s *Server) handleGrantInfo() http.Handler {
 		}
 		return encode(w, http.StatusOK, in)
 	})
-}
-
-// grantFilename is the name a recipient's download is saved under.
-func (s *Server) grantFilename(a *store.Asset, format string) string {
-	if format == FormatOriginal {
-		return a.Filename
-	}
-	return strings.TrimSuffix(a.Filename, path.Ext(a.Filename)) + s.fileExt(a, format)
 }
 
 // checkGrantDelivery refuses /dl URLs issued through a grant that has

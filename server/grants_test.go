@@ -448,7 +448,7 @@ func TestGrantOfARenditionAndHEAD(t *testing.T) {
 		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
 	}
 	status, _, h = e.redeem(g.Token)
-	if status != http.StatusFound || !strings.Contains(h.Get("Location"), "/preview_jpg/photo.jpg?") {
+	if status != http.StatusFound || !strings.Contains(h.Get("Location"), "/preview_jpg/photo_preview_jpg.jpg?") {
 		t.Fatalf("redeem: %d %v", status, h)
 	}
 	status, got, _ := e.do("GET", h.Get("Location"), nil, "Authorization", "-")
@@ -457,7 +457,7 @@ func TestGrantOfARenditionAndHEAD(t *testing.T) {
 	}
 	var in grantInfoJSON
 	e.must(http.StatusOK, "GET", "/g/"+g.Token+"/info", nil, &in)
-	if in.Filename != "photo.jpg" || in.Size == nil || *in.Size != 10 || *in.DownloadsRemaining != 1 {
+	if in.Filename != "photo_preview_jpg.jpg" || in.Size == nil || *in.Size != 10 || *in.DownloadsRemaining != 1 {
 		t.Fatalf("info %+v (HEAD and the not-ready try must not count)", in)
 	}
 }

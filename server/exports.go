@@ -459,7 +459,7 @@ func (s *Server) handleExportGet() http.Handler {
 
 func (s *Server) handleExportList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		page, err := pageOf(r)
+		page, err := pageOf(r, store.PrefixExport)
 		if err != nil {
 			return err
 		}

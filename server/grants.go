@@ -282,7 +282,7 @@ func (s *Server) handleGrantGet() http.Handler {
 
 func (s *Server) handleGrantList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := pageOf(r)
+		p, err := pageOf(r, store.PrefixGrant)
 		if err != nil {
 			return err
 		}

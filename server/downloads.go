@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"path"
 	"slices"
@@ -115,7 +116,39 @@ func (s *Server) fileExt(a *store.Asset, format string) string {
 			return "." + fi.Extension
 		}
 	}
-	return strings.ToLower(path.Ext(a.Filename))
+	if ext := strings.ToLower(path.Ext(a.Filename)); len(ext) > 1 {
+		return ext
+	}
+	return extForType(a.ContentType)
+}
+
+// typeExts maps the media types of common uploads to their usual
+// extension: a fixed table, so names do not depend on the host's
+// mime.types.
+var typeExts = map[string]string{
+	"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv",
+	"video/x-msvideo": ".avi", "video/mpeg": ".mpg", "video/mp2t": ".ts",
+	"audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/wav": ".wav", "audio/x-wav": ".wav",
+	"audio/wave": ".wav", "audio/flac": ".flac", "audio/ogg": ".ogg", "audio/opus": ".opus", "audio/webm": ".weba",
+	"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp", "image/avif": ".avif",
+	"image/tiff": ".tif", "image/svg+xml": ".svg", "image/heic": ".heic",
+	"application/pdf": ".pdf", "application/zip": ".zip", "application/json": ".json", "application/xml": ".xml",
+	"application/gzip": ".gz", "application/x-tar": ".tar",
+	"text/plain": ".txt", "text/csv": ".csv", "text/html": ".html", "text/xml": ".xml", "text/markdown": ".md",
+	"text/vtt": ".vtt", "application/x-subrip": ".srt",
+}
+
+// extForType is the extension, with the dot, for a media type such as
+// "video/mp4" (parameters ignored); ".bin" when unknown or absent.
+func extForType(contentType string) string {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return ".bin"
+	}
+	if ext, ok := typeExts[mt]; ok {
+		return ext
+	}
+	return ".bin"
 }
 
 // downloadFilename is the default name of a's file in format: the

@@ -299,3 +299,40 @@ func TestExportFormatNoItemCanTake(t *testing.T) {
 		}
 	}
 }
+
+func TestManifestFilenameExtensionFromType(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct{ filename, contentType, ext string }{
+		{"z", "video/mp4", ".mp4"},
+		{"z", "application/octet-stream", ".bin"},
+		{"notes", "text/plain; charset=utf-8", ".txt"},
+		{"z.", "image/png", ".png"},
+		{"z", "application/x-unheard-of", ".bin"},
+		{"Clip.MOV", "video/mp4", ".mov"},
+	}
+	var items []map[string]any
+	want := map[string]string{}
+	for _, c := range cases {
+		a := e.upload(e.admin, map[string]any{"title": "Ab", "filename": c.filename, "content_type": c.contentType}, []byte("bytes"))
+		id := a["id"].(string)
+		items = append(items, map[string]any{"asset_id": id})
+		want[id] = "ab_" + id + "_original" + c.ext
+	}
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"items": items})
+	e.want(r, http.StatusAccepted)
+	var m struct {
+		Items []struct {
+			AssetID  string `json:"asset_id"`
+			Filename string `json:"filename"`
+		} `json:"items"`
+	}
+	e.do("GET", "/v1/exports/"+r.obj()["id"].(string)+"/manifest", e.admin, nil).json(&m)
+	if len(m.Items) != len(cases) {
+		t.Fatalf("manifest: %+v", m)
+	}
+	for _, it := range m.Items {
+		if it.Filename != want[it.AssetID] {
+			t.Errorf("filename %q, want %q", it.Filename, want[it.AssetID])
+		}
+	}
+}

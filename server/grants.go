@@ -301,7 +301,8 @@ func (s *Server) handleGrantList() http.Handler {
 
 // handleGrantRevoke revokes a grant: new redemptions fail at once, and
 // signed URLs already issued through it stop working (delivery checks the
-// grant). Revoking twice is not an error.
+// grant). A consumed or expired grant keeps that status (revoked_at says
+// it was revoked). Revoking twice is not an error: 200 with the grant.
 func (s *Server) handleGrantRevoke() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		tenant, id := tenantOf(r.Context()), r.PathValue("id")
@@ -575,7 +576,7 @@ func (s *Server) checkGrantDelivery(ctx context.Context, tenantID, grantID strin
 	if err != nil {
 		return err
 	}
-	if g.Status == store.GrantRevoked {
+	if g.Status == store.GrantRevoked || !g.RevokedAt.IsZero() {
 		return Errorf(CodeGrantRevoked, "the link this URL came from was revoked")
 	}
 	return nil

@@ -104,6 +104,11 @@ func checkAvailable(a *store.Asset) error {
 		return Errorf(CodeNotFound, "no asset %q", a.ID)
 	case store.AssetQuarantined:
 		return Errorf(CodeConflict, "asset %s is quarantined: %s", a.ID, a.StateReason).With("state", string(a.State))
+	case store.AssetUploaded, store.AssetScanning:
+		// The bytes are in and being checked: worth retrying shortly.
+		p := Errorf(CodeNotReady, "asset %s is %s; it is available once the scan is done", a.ID, a.State).With("state", string(a.State))
+		p.Header = http.Header{"Retry-After": {"2"}}
+		return p
 	default:
 		return Errorf(CodeNotReady, "asset %s is %s; upload its content and wait until it is available", a.ID, a.State).With("state", string(a.State))
 	}

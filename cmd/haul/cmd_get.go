@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,7 +40,9 @@ func newGetCmd(app *App, runF func(context.Context, *getOptions) error) *cobra.C
 download starts at once; otherwise the server queues a job (202) and haul
 follows its progress, then downloads the result with the same engine as
 haul fetch: resumable, verified against the server's checksum, retried
-politely. The path of the file is printed on stdout.
+politely. The path of the file is printed on stdout. Right after haul
+upload, while the server still scans the asset, haul get waits for it
+(as the server's Retry-After says) instead of failing.
 
 The original is saved under its uploaded name, a rendition under
 <name>_<format>.<ext> (the server's choice; --filename overrides it). A
@@ -108,7 +112,7 @@ func runGet(ctx context.Context, opts *getOptions) error {
 	}
 	req := client.DownloadRequest{Format: opts.Format, Filename: opts.Filename}
 	jw := newJobWatcher(opts.IO.ErrOut, opts.Progress, opts.JSON)
-	d, err := c.DownloadWhenReady(ctx, opts.AssetID, req, jw.update)
+	d, err := getWhenAvailable(ctx, c, opts, req, jw)
 	jw.finish()
 	if err != nil {
 		var failed *client.JobFailedError
@@ -228,4 +232,40 @@ func checkOverwrite(ctx context.Context, dir string, it manifest.Item) error {
 		}
 	}
 	return fmt.Errorf("%s already exists and differs from %s in %s; not replacing it (use --force to replace it, or --filename to save under another name)", p, it.AssetID, it.Format)
+}
+
+// getWhenAvailable asks for the download (waiting for its rendition job)
+// and, while the server answers 409 not_ready because the asset's bytes
+// are still being scanned (right after haul upload), waits as its
+// Retry-After says and asks again, saying so once per state on stderr. An
+// asset whose content was never uploaded fails at once.
+func getWhenAvailable(ctx context.Context, c *client.Client, opts *getOptions, req client.DownloadRequest, jw *jobWatcher) (*client.Download, error) {
+	said := ""
+	for {
+		d, err := c.DownloadWhenReady(ctx, opts.AssetID, req, jw.update)
+		ae, ok := client.AsAPIError(err)
+		if !ok || ae.Code != client.CodeNotReady {
+			return d, err
+		}
+		var state string
+		_ = json.Unmarshal(ae.Extensions["state"], &state)
+		if ae.RetryAfter <= 0 && state != "uploaded" && state != "scanning" {
+			return d, err
+		}
+		if state != said && !opts.JSON && !opts.NoProgress {
+			fmt.Fprintf(opts.IO.ErrOut, "asset %s is %s; waiting until it is available\n", opts.AssetID, cmp.Or(state, "not ready"))
+			said = state
+		}
+		wait := ae.RetryAfter
+		if wait <= 0 {
+			wait = 2 * time.Second
+		}
+		t := time.NewTimer(min(wait, 30*time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,5 +130,32 @@ func TestGetNeverReplacesADifferentFile(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(target); string(got) != content {
 		t.Errorf("--force: file has %d bytes", len(got))
+	}
+}
+
+func TestGetWaitsWhileTheAssetIsScanned(t *testing.T) {
+	f, opts, out, errOut, id := getFixture(t)
+	f.scanning[id] = 1
+	start := time.Now()
+	if err := runGet(context.Background(), opts); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if time.Since(start) < 900*time.Millisecond {
+		t.Errorf("Retry-After: 1 was not honoured (%s)", time.Since(start))
+	}
+	if !strings.Contains(errOut.String(), "asset "+id+" is scanning; waiting until it is available") || f.scanning[id] != 0 {
+		t.Errorf("stderr %q", errOut)
+	}
+	if want := filepath.Join(opts.Dir, "clip_"+id+"_original.bin"); out.String() != want+"\n" {
+		t.Errorf("stdout %q", out)
+	}
+
+	// Interrupted while waiting: exit 130, nothing written.
+	f.scanning[id] = 100
+	opts.Dir = t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := runGet(ctx, opts); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("interrupted wait: %v", err)
 	}
 }

@@ -252,7 +252,7 @@ func getWhenAvailable(ctx context.Context, c *client.Client, opts *getOptions, r
 		if ae.RetryAfter <= 0 && state != "uploaded" && state != "scanning" {
 			return d, err
 		}
-		if state != said && !opts.JSON && !opts.NoProgress {
+		if state != said && !opts.JSON {
 			fmt.Fprintf(opts.IO.ErrOut, "asset %s is %s; waiting until it is available\n", opts.AssetID, cmp.Or(state, "not ready"))
 			said = state
 		}

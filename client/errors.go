@@ -29,6 +29,9 @@ const (
 	CodeNotFound               = "not_found"
 	CodeUnauthorized           = "unauthorized"
 	CodeForbidden              = "forbidden"
+	// CodeNotReady (409): the asset is not available yet; with Retry-After
+	// while its uploaded bytes are being scanned.
+	CodeNotReady = "not_ready"
 )
 
 // APIError is an error response of the API, decoded from its

@@ -144,7 +144,7 @@ func (s *Server) handleAssetCreate() http.Handler {
 
 func (s *Server) handleAssetList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		page, err := pageOf(r)
+		page, err := pageOf(r, store.PrefixAsset)
 		if err != nil {
 			return err
 		}

@@ -199,7 +199,8 @@ func (s *Server) handleDelivery() http.Handler {
 			before = sw.written
 		}
 		err = s.serveBlob(w, r, c)
-		if err == nil && s.deliveries != nil && sw != nil {
+		// A HEAD sends no body: it is a look, not a delivery.
+		if err == nil && s.deliveries != nil && sw != nil && r.Method != http.MethodHead {
 			status := sw.status
 			sent := sw.written - before
 			s.deliveries.Delivered(context.WithoutCancel(ctx), Delivery{

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"path"
 	"slices"
@@ -103,6 +104,11 @@ func checkAvailable(a *store.Asset) error {
 		return Errorf(CodeNotFound, "no asset %q", a.ID)
 	case store.AssetQuarantined:
 		return Errorf(CodeConflict, "asset %s is quarantined: %s", a.ID, a.StateReason).With("state", string(a.State))
+	case store.AssetUploaded, store.AssetScanning:
+		// The bytes are in and being checked: worth retrying shortly.
+		p := Errorf(CodeNotReady, "asset %s is %s; it is available once the scan is done", a.ID, a.State).With("state", string(a.State))
+		p.Header = http.Header{"Retry-After": {"2"}}
+		return p
 	default:
 		return Errorf(CodeNotReady, "asset %s is %s; upload its content and wait until it is available", a.ID, a.State).With("state", string(a.State))
 	}
@@ -115,7 +121,54 @@ func (s *Server) fileExt(a *store.Asset, format string) string {
 			return "." + fi.Extension
 		}
 	}
-	return strings.ToLower(path.Ext(a.Filename))
+	if ext := strings.ToLower(path.Ext(a.Filename)); len(ext) > 1 {
+		return ext
+	}
+	return extForType(a.ContentType)
+}
+
+// typeExts maps the media types of common uploads to their usual
+// extension: a fixed table, so names do not depend on the host's
+// mime.types.
+var typeExts = map[string]string{
+	"video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm", "video/x-matroska": ".mkv",
+	"video/x-msvideo": ".avi", "video/mpeg": ".mpg", "video/mp2t": ".ts",
+	"audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/aac": ".aac", "audio/wav": ".wav", "audio/x-wav": ".wav",
+	"audio/wave": ".wav", "audio/flac": ".flac", "audio/ogg": ".ogg", "audio/opus": ".opus", "audio/webm": ".weba",
+	"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp", "image/avif": ".avif",
+	"image/tiff": ".tif", "image/svg+xml": ".svg", "image/heic": ".heic",
+	"application/pdf": ".pdf", "application/zip": ".zip", "application/json": ".json", "application/xml": ".xml",
+	"application/gzip": ".gz", "application/x-tar": ".tar",
+	"text/plain": ".txt", "text/csv": ".csv", "text/html": ".html", "text/xml": ".xml", "text/markdown": ".md",
+	"text/vtt": ".vtt", "application/x-subrip": ".srt",
+}
+
+// extForType is the extension, with the dot, for a media type such as
+// "video/mp4" (parameters ignored); ".bin" when unknown or absent.
+func extForType(contentType string) string {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return ".bin"
+	}
+	if ext, ok := typeExts[mt]; ok {
+		return ext
+	}
+	return ".bin"
+}
+
+// downloadFilename is the default name of a's file in format: the
+// original keeps its uploaded name; a rendition is <stem>_<format>.<ext>,
+// so that the original and each rendition saved side by side never share
+// a name.
+func (s *Server) downloadFilename(a *store.Asset, format string) string {
+	if format == FormatOriginal {
+		return a.Filename
+	}
+	stem := strings.TrimSuffix(a.Filename, path.Ext(a.Filename))
+	if stem == "" {
+		stem = slug(a.Title)
+	}
+	return stem + "_" + format + s.fileExt(a, format)
 }
 
 // downloadJSON is a ready download (SPEC: Downloads and jobs).
@@ -132,11 +185,7 @@ type downloadJSON struct {
 // download signs a URL for a in format (rend is nil for original).
 func (s *Server) download(base string, a *store.Asset, format string, rend *store.Rendition, filename string, ttl time.Duration, grantID string) downloadJSON {
 	if filename == "" {
-		stem := strings.TrimSuffix(a.Filename, path.Ext(a.Filename))
-		filename = stem + s.fileExt(a, format)
-		if format == FormatOriginal {
-			filename = a.Filename
-		}
+		filename = s.downloadFilename(a, format)
 	}
 	d := downloadJSON{Checksum: a.Checksum, Size: a.Size, Filename: filename, ContentType: a.ContentType, Format: format}
 	if rend != nil {

@@ -45,7 +45,7 @@ func viewEvent(e *store.Event) eventJSON {
 // reader that keeps paging with it never misses a later event.
 func (s *Server) handleEventList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := pageOf(r)
+		p, err := pageOf(r, store.PrefixEvent)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,10 @@ func TestEventsAuditLog(t *testing.T) {
 	g := e.grant(id, map[string]any{"policy": "limited", "max_downloads": 2, "recipient": "bob"})
 	_, _, h := e.redeem(g.Token)
 	loc := h.Get("Location")
+	// A HEAD sends no body: it is not a delivery, and not recorded as one.
+	if status, _, hh := e.do("HEAD", loc, nil, "Authorization", "-"); status != http.StatusOK || hh.Get("Content-Length") != "10" {
+		t.Fatalf("HEAD: %d %v", status, hh)
+	}
 	e.do("GET", loc, nil, "Authorization", "-")
 	e.do("GET", loc, nil, "Authorization", "-", "Range", "bytes=0-3")
 

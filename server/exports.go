@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,6 +150,17 @@ func (s *Server) handleExportCreate() http.Handler {
 			}
 		}
 
+		pairs := make([][2]string, len(req.Items))
+		for i, it := range req.Items {
+			format := it.Format
+			if format == "" {
+				format = req.Format
+			}
+			pairs[i] = [2]string{it.AssetID, format}
+		}
+		if err := s.checkExportFormats(pairs, assets); err != nil {
+			return err
+		}
 		items := make([]store.ExportItem, 0, len(req.Items))
 		dup := make(map[[2]string]bool, len(req.Items))
 		for _, it := range req.Items {
@@ -183,6 +195,50 @@ func (s *Server) handleExportCreate() http.Handler {
 		}
 		return encode(w, http.StatusAccepted, v)
 	})
+}
+
+// checkExportFormats is 422 unsupported_format when no item of an export
+// can take its format (pairs are asset id and effective format), with
+// allowed_formats listing the formats every asset of the export can take.
+// When some items can, the others fail one by one (202, failed items), so
+// a tag mixing audio and video still exports what it can. An asset still
+// being scanned may turn out to take the format: it counts as able to.
+func (s *Server) checkExportFormats(pairs [][2]string, assets map[string]*store.Asset) error {
+	var common []string
+	seen := make(map[string]bool, len(pairs))
+	for i, p := range pairs {
+		a := assets[p[0]]
+		if a == nil || awaitingScan(a) {
+			return nil
+		}
+		allowed := s.allowedFormats(a)
+		if slices.Contains(allowed, p[1]) {
+			return nil
+		}
+		if seen[a.ID] {
+			continue
+		}
+		seen[a.ID] = true
+		if i == 0 {
+			common = allowed
+		} else {
+			common = slices.DeleteFunc(common, func(f string) bool { return !slices.Contains(allowed, f) })
+		}
+	}
+	formats := map[string]bool{}
+	var names []string
+	for _, p := range pairs {
+		if !formats[p[1]] {
+			formats[p[1]] = true
+			names = append(names, strconv.Quote(p[1]))
+		}
+	}
+	what := "the asset"
+	if len(seen) > 1 {
+		what = fmt.Sprintf("any of the %d assets", len(seen))
+	}
+	return Errorf(CodeUnsupportedFormat, "format %s does not apply to %s of this export; formats all of them take: %s",
+		strings.Join(first(names, 5), ", "), what, strings.Join(common, ", ")).With("allowed_formats", common)
 }
 
 func first(s []string, n int) []string {
@@ -403,7 +459,7 @@ func (s *Server) handleExportGet() http.Handler {
 
 func (s *Server) handleExportList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		page, err := pageOf(r)
+		page, err := pageOf(r, store.PrefixExport)
 		if err != nil {
 			return err
 		}

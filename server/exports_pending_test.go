@@ -78,3 +78,32 @@ func TestExportWaitsForScan(t *testing.T) {
 		}
 	}
 }
+
+// A download asked for while the asset is being scanned is 409 not_ready
+// with Retry-After (worth retrying); one never uploaded has no Retry-After.
+func TestDownloadWhileScanningSaysRetryAfter(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "open")
+	e := newEnv(t, func(d *Deps) {
+		d.Config.ScanCommand = `while [ ! -e ` + gate + ` ]; do sleep 0.05; done`
+	})
+	r := e.do("POST", "/v1/assets", e.admin, map[string]any{"filename": "a.txt"})
+	e.want(r, http.StatusCreated)
+	a := r.obj()
+	id := a["id"].(string)
+	r = e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "original"})
+	e.want(r, http.StatusConflict, CodeNotReady)
+	if r.Header.Get("Retry-After") != "" || r.obj()["state"] != "created" {
+		t.Fatalf("never uploaded: %v %s", r.Header, r.body)
+	}
+	e.want(e.do("PUT", a["upload_url"].(string), e.admin, []byte("bytes")), http.StatusOK)
+	r = e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "original"})
+	e.want(r, http.StatusConflict, CodeNotReady)
+	if st := r.obj()["state"]; r.Header.Get("Retry-After") != "2" || (st != "uploaded" && st != "scanning") {
+		t.Fatalf("scanning: %v %s", r.Header, r.body)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(e.admin, id)
+	e.want(e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "original"}), http.StatusOK)
+}

@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/haulhq/haul/store"
 )
 
 func TestExportFlow(t *testing.T) {
@@ -205,4 +208,131 @@ func TestExportCompletedEventURL(t *testing.T) {
 		return
 	}
 	t.Fatal("no export.completed event")
+}
+
+// pickyRenditions offers thumbnail_jpg for .mp4 files and audio_m4a for
+// .mp4 and .mp3 files: formats that apply to some assets only.
+type pickyRenditions struct{ thumbRenditions }
+
+func (pickyRenditions) Formats() []FormatInfo {
+	return []FormatInfo{
+		{Name: "thumbnail_jpg", Extension: "jpg", ContentType: "image/jpeg", AppliesTo: "video"},
+		{Name: "audio_m4a", Extension: "m4a", ContentType: "audio/mp4", AppliesTo: "audio, video"},
+	}
+}
+
+func (pickyRenditions) Allowed(a *store.Asset) []string {
+	switch {
+	case strings.HasSuffix(a.Filename, ".mp4"):
+		return []string{"thumbnail_jpg", "audio_m4a"}
+	case strings.HasSuffix(a.Filename, ".mp3"):
+		return []string{"audio_m4a"}
+	}
+	return nil
+}
+
+func TestExportFormatNoItemCanTake(t *testing.T) {
+	e := newEnv(t, func(d *Deps) { d.Renditions = pickyRenditions{thumbRenditions{st: d.Store}} })
+	id := func(a map[string]any) string { return a["id"].(string) }
+	doc := id(e.upload(e.admin, map[string]any{"filename": "a.pdf", "tags": []string{"docs", "mixed"}}, []byte("pdf")))
+	song := id(e.upload(e.admin, map[string]any{"filename": "b.mp3", "tags": []string{"docs"}}, []byte("mp3")))
+	e.upload(e.admin, map[string]any{"filename": "c.mp4", "tags": []string{"mixed"}}, []byte("mp4"))
+	items := func(ids ...string) []map[string]any {
+		var out []map[string]any
+		for _, id := range ids {
+			out = append(out, map[string]any{"asset_id": id})
+		}
+		return out
+	}
+
+	refused := []struct {
+		name    string
+		body    map[string]any
+		allowed []any
+	}{
+		{"one item", map[string]any{"format": "thumbnail_jpg", "items": items(song)}, []any{"original", "audio_m4a"}},
+		{"no item", map[string]any{"format": "thumbnail_jpg", "items": items(song, doc)}, []any{"original"}},
+		{"tag", map[string]any{"format": "thumbnail_jpg", "tag": "docs"}, []any{"original"}},
+		{"per-item formats", map[string]any{"format": "thumbnail_jpg", "items": []map[string]any{{"asset_id": doc, "format": "audio_m4a"}, {"asset_id": song}}}, []any{"original"}},
+	}
+	for _, tt := range refused {
+		r := e.do("POST", "/v1/exports", e.admin, tt.body)
+		e.want(r, http.StatusUnprocessableEntity, CodeUnsupportedFormat)
+		if got := r.obj()["allowed_formats"]; !reflect.DeepEqual(got, tt.allowed) {
+			t.Errorf("%s: allowed_formats %v, want %v", tt.name, got, tt.allowed)
+		}
+	}
+	var list struct{ Data []any }
+	e.do("GET", "/v1/exports", e.admin, nil).json(&list)
+	if len(list.Data) != 0 {
+		t.Fatalf("a refused export was created: %+v", list.Data)
+	}
+
+	// Mixed: the items that can take the format are prepared, the others
+	// fail one by one.
+	for _, body := range []map[string]any{
+		{"format": "thumbnail_jpg", "tag": "mixed"},
+		{"format": "audio_m4a", "items": items(doc, song)},
+		{"format": "thumbnail_jpg", "items": []map[string]any{{"asset_id": song}, {"asset_id": doc, "format": "original"}}},
+	} {
+		r := e.do("POST", "/v1/exports", e.admin, body)
+		e.want(r, http.StatusAccepted)
+		var m struct {
+			Items []struct {
+				AssetID string `json:"asset_id"`
+				Status  string `json:"status"`
+				Error   *struct{ Code string }
+			} `json:"items"`
+		}
+		e.do("GET", "/v1/exports/"+r.obj()["id"].(string)+"/manifest", e.admin, nil).json(&m)
+		failed := 0
+		for _, it := range m.Items {
+			if it.Status == "failed" {
+				failed++
+				if it.Error == nil || it.Error.Code != CodeUnsupportedFormat {
+					t.Errorf("%v: failed item %+v", body, it)
+				}
+			}
+		}
+		if len(m.Items) != 2 || failed != 1 {
+			t.Errorf("%v: manifest %+v, want 2 items, 1 failed", body, m)
+		}
+	}
+}
+
+func TestManifestFilenameExtensionFromType(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct{ filename, contentType, ext string }{
+		{"z", "video/mp4", ".mp4"},
+		{"z", "application/octet-stream", ".bin"},
+		{"notes", "text/plain; charset=utf-8", ".txt"},
+		{"z.", "image/png", ".png"},
+		{"z", "application/x-unheard-of", ".bin"},
+		{"Clip.MOV", "video/mp4", ".mov"},
+	}
+	var items []map[string]any
+	want := map[string]string{}
+	for _, c := range cases {
+		a := e.upload(e.admin, map[string]any{"title": "Ab", "filename": c.filename, "content_type": c.contentType}, []byte("bytes"))
+		id := a["id"].(string)
+		items = append(items, map[string]any{"asset_id": id})
+		want[id] = "ab_" + id + "_original" + c.ext
+	}
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"items": items})
+	e.want(r, http.StatusAccepted)
+	var m struct {
+		Items []struct {
+			AssetID  string `json:"asset_id"`
+			Filename string `json:"filename"`
+		} `json:"items"`
+	}
+	e.do("GET", "/v1/exports/"+r.obj()["id"].(string)+"/manifest", e.admin, nil).json(&m)
+	if len(m.Items) != len(cases) {
+		t.Fatalf("manifest: %+v", m)
+	}
+	for _, it := range m.Items {
+		if it.Filename != want[it.AssetID] {
+			t.Errorf("filename %q, want %q", it.Filename, want[it.AssetID])
+		}
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path"
 	"strings"
 	"time"
 
@@ -283,7 +282,7 @@ func (s *Server) handleGrantGet() http.Handler {
 
 func (s *Server) handleGrantList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := pageOf(r)
+		p, err := pageOf(r, store.PrefixGrant)
 		if err != nil {
 			return err
 		}
@@ -302,7 +301,8 @@ func (s *Server) handleGrantList() http.Handler {
 
 // handleGrantRevoke revokes a grant: new redemptions fail at once, and
 // signed URLs already issued through it stop working (delivery checks the
-// grant). Revoking twice is not an error.
+// grant). A consumed or expired grant keeps that status (revoked_at says
+// it was revoked). Revoking twice is not an error: 200 with the grant.
 func (s *Server) handleGrantRevoke() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
 		tenant, id := tenantOf(r.Context()), r.PathValue("id")
@@ -543,7 +543,7 @@ func (s *Server) handleGrantInfo() http.Handler {
 		v := viewGrant(g, now)
 		in := grantInfoJSON{Status: v.Status, AccessExpiresAt: v.AccessExpiresAt, DownloadsRemaining: v.DownloadsRemaining, Format: v.Format, Policy: v.Policy}
 		if a != nil {
-			in.Filename = s.grantFilename(a, v.Format)
+			in.Filename = s.downloadFilename(a, v.Format)
 			if a.State == store.AssetDeleted {
 				in.Status = string(store.GrantExpired)
 			}
@@ -565,14 +565,6 @@ func (s *Server) handleGrantInfo() http.Handler {
 	})
 }
 
-// grantFilename is the name a recipient's download is saved under.
-func (s *Server) grantFilename(a *store.Asset, format string) string {
-	if format == FormatOriginal {
-		return a.Filename
-	}
-	return strings.TrimSuffix(a.Filename, path.Ext(a.Filename)) + s.fileExt(a, format)
-}
-
 // checkGrantDelivery refuses /dl URLs issued through a grant that has
 // since been revoked (or removed). A consumed grant's URL keeps working
 // until it expires, so an interrupted transfer can resume with Range.
@@ -584,7 +576,7 @@ func (s *Server) checkGrantDelivery(ctx context.Context, tenantID, grantID strin
 	if err != nil {
 		return err
 	}
-	if g.Status == store.GrantRevoked {
+	if g.Status == store.GrantRevoked || !g.RevokedAt.IsZero() {
 		return Errorf(CodeGrantRevoked, "the link this URL came from was revoked")
 	}
 	return nil

@@ -252,6 +252,41 @@ func TestGrantRevocationInvalidatesIssuedURLs(t *testing.T) {
 	}
 }
 
+func TestRevokeConsumedGrantKeepsItsStatus(t *testing.T) {
+	e := newGWEnv(t, nil)
+	id := e.upload("a.txt", []byte("abcdef"), nil)
+	g := e.grant(id, map[string]any{"policy": "one_time"})
+	_, _, h := e.redeem(g.Token)
+	loc := h.Get("Location")
+	if status, _, _ := e.do("GET", loc, nil, "Authorization", "-", "Range", "bytes=0-1"); status != http.StatusPartialContent {
+		t.Fatalf("before revocation: %d", status)
+	}
+	for range 2 { // idempotent: 200 with the grant both times
+		var v grantJSON
+		e.must(http.StatusOK, "DELETE", "/v1/grants/"+g.ID, nil, &v)
+		if v.Status != "consumed" || v.RevokedAt == nil {
+			t.Fatalf("revoked consumed grant %+v", v)
+		}
+	}
+	if n := len(e.events(store.EventGrantRevoked)); n != 1 {
+		t.Fatalf("%d grant.revoked events, want 1", n)
+	}
+	// Its issued URL stops working; the link still says why it is over.
+	status, body, _ := e.do("GET", loc, nil, "Authorization", "-", "Range", "bytes=2-3")
+	if status != http.StatusGone || gwProblemCode(body) != CodeGrantRevoked {
+		t.Fatalf("issued URL after revocation: %d %s", status, body)
+	}
+	status, body, _ = e.redeem(g.Token)
+	if status != http.StatusGone || gwProblemCode(body) != CodeGrantConsumed {
+		t.Fatalf("redemption after revocation: %d %s", status, body)
+	}
+	var in grantInfoJSON
+	e.must(http.StatusOK, "GET", "/g/"+g.Token+"/info", nil, &in)
+	if in.Status != "consumed" {
+		t.Fatalf("info %+v", in)
+	}
+}
+
 func TestGrantSignedURLLifetime(t *testing.T) {
 	e := newGWEnv(t, func(c *Config) { c.Grants.URLTTL = 2 * time.Minute })
 	id := e.upload("a.txt", []byte("abc"), nil)
@@ -448,7 +483,7 @@ func TestGrantOfARenditionAndHEAD(t *testing.T) {
 		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
 	}
 	status, _, h = e.redeem(g.Token)
-	if status != http.StatusFound || !strings.Contains(h.Get("Location"), "/preview_jpg/photo.jpg?") {
+	if status != http.StatusFound || !strings.Contains(h.Get("Location"), "/preview_jpg/photo_preview_jpg.jpg?") {
 		t.Fatalf("redeem: %d %v", status, h)
 	}
 	status, got, _ := e.do("GET", h.Get("Location"), nil, "Authorization", "-")
@@ -457,7 +492,7 @@ func TestGrantOfARenditionAndHEAD(t *testing.T) {
 	}
 	var in grantInfoJSON
 	e.must(http.StatusOK, "GET", "/g/"+g.Token+"/info", nil, &in)
-	if in.Filename != "photo.jpg" || in.Size == nil || *in.Size != 10 || *in.DownloadsRemaining != 1 {
+	if in.Filename != "photo_preview_jpg.jpg" || in.Size == nil || *in.Size != 10 || *in.DownloadsRemaining != 1 {
 		t.Fatalf("info %+v (HEAD and the not-ready try must not count)", in)
 	}
 }

@@ -119,8 +119,15 @@ func TestRenditionSeam(t *testing.T) {
 	}
 	r = e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "thumbnail_jpg"})
 	e.want(r, http.StatusOK)
-	if d := r.obj(); d["content_type"] != "image/jpeg" || d["size"] != float64(5) || d["filename"] != "clip.jpg" {
+	if d := r.obj(); d["content_type"] != "image/jpeg" || d["size"] != float64(5) || d["filename"] != "clip_thumbnail_jpg.jpg" {
 		t.Fatalf("200: %s", r.body)
+	}
+	// The rendition's name differs from the original's; a caller's name wins.
+	if d := e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "original"}).obj(); d["filename"] != "clip.txt" {
+		t.Fatalf("original filename %v", d["filename"])
+	}
+	if d := e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "thumbnail_jpg", "filename": "poster.jpg"}).obj(); d["filename"] != "poster.jpg" {
+		t.Fatalf("filename override %v", d["filename"])
 	}
 	var l struct{ Data []FormatInfo }
 	e.do("GET", "/v1/formats", e.admin, nil).json(&l)

@@ -92,7 +92,8 @@ type DeliveryHook interface {
 	// the delivery; return a *Problem (410 grant_revoked, …) to choose the
 	// response.
 	CheckGrant(ctx context.Context, tenantID, grantID string) error
-	// Delivered is called after each /dl response with what was sent.
+	// Delivered is called after each GET /dl response with what was
+	// sent; a HEAD, which sends no body, is not a delivery.
 	Delivered(ctx context.Context, d Delivery)
 }
 

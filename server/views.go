@@ -80,8 +80,10 @@ func newList[T any](data []T, next string) listJSON[T] {
 	return l
 }
 
-// pageOf reads ?limit= and ?cursor=.
-func pageOf(r *http.Request) (store.Page, error) {
+// pageOf reads ?limit= and ?cursor=. A cursor is the last ID of the
+// previous page, so anything but an ID with the list's prefix is 422
+// validation_failed rather than a silently empty page.
+func pageOf(r *http.Request, prefix string) (store.Page, error) {
 	var p store.Page
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -91,5 +93,18 @@ func pageOf(r *http.Request) (store.Page, error) {
 		p.Limit = n
 	}
 	p.After = r.URL.Query().Get("cursor")
+	if p.After != "" && !validID(p.After, prefix) {
+		return p, Errorf(CodeValidationFailed, "cursor must be the next_cursor of a previous page (an %s_… id)", prefix)
+	}
 	return p, nil
+}
+
+// validID reports whether id is an ID of the kind prefix: the prefix, "_"
+// and 26 Crockford base32 digits.
+func validID(id, prefix string) bool {
+	if !store.HasPrefix(id, prefix) {
+		return false
+	}
+	_, ok := store.IDTime(id)
+	return ok
 }

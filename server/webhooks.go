@@ -133,7 +133,7 @@ func (s *Server) getWebhook(r *http.Request) (*store.WebhookEndpoint, error) {
 
 func (s *Server) handleWebhookList() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := pageOf(r)
+		p, err := pageOf(r, store.PrefixWebhook)
 		if err != nil {
 			return err
 		}
@@ -175,7 +175,7 @@ func (s *Server) handleWebhookDelete() http.Handler {
 
 func (s *Server) handleWebhookDeliveries() http.Handler {
 	return s.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		p, err := pageOf(r)
+		p, err := pageOf(r, store.PrefixAttempt)
 		if err != nil {
 			return err
 		}

@@ -102,9 +102,11 @@ type GrantStore interface {
 	// status) or EGRANTREVOKED; ENOTFOUND (and a nil grant) for an unknown
 	// token.
 	RedeemGrant(ctx context.Context, tokenHash string, now time.Time) (*Grant, error)
-	// RevokeGrant marks a grant revoked; changed is false when it was
-	// revoked already. Any status can be revoked, so that signed URLs issued
-	// for a consumed grant stop working too.
+	// RevokeGrant revokes a grant; changed is false when it was revoked
+	// already. An active grant's status becomes revoked. A consumed or
+	// expired grant (also an active one past AccessExpiresAt) keeps its
+	// status, and only RevokedAt is set: signed URLs issued through it stop
+	// working too, and it can no longer be renewed.
 	RevokeGrant(ctx context.Context, tenantID, id string, now time.Time) (g *Grant, changed bool, err error)
 	// RenewGrant moves a renewable grant's expiry to expiresAt and makes an
 	// expired one active again. ECONFLICT when the grant is not renewable,

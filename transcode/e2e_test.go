@@ -327,6 +327,16 @@ func TestE2EKilledServerResumesJob(t *testing.T) {
 	}
 
 	srv.KillAndRestart()
+	// The sole server of a SQLite store requeues the job at start-up: it
+	// runs again at once, not after its 15 s lease.
+	for start := time.Now(); !strings.Contains(srv.Output(), "attempt=2"); time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 8*time.Second {
+			t.Fatalf("job not running again 8 s after the restart (lease 15 s):\n%s", srv.Output())
+		}
+	}
+	if !strings.Contains(srv.Output(), "requeued rendition jobs left running by a previous run") {
+		t.Fatalf("no requeue at start-up:\n%s", srv.Output())
+	}
 	maxConcurrent := 0
 	job := c.waitJob(jobID, 3*time.Minute, func(map[string]any) {
 		maxConcurrent = max(maxConcurrent, ffmpegsUsing(t, srv.DataDir))

@@ -52,6 +52,9 @@ type fakeAPI struct {
 	expireOnce map[string]bool
 	generation map[string]int
 	downloads  map[string]int // asset → GET /dl requests
+	// scanning answers the next N download requests of an asset with 409
+	// not_ready (state scanning, Retry-After: 1), as right after an upload.
+	scanning map[string]int
 	// manifestOverride, when set, is served for every export manifest.
 	manifestOverride string
 }
@@ -85,6 +88,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		expireOnce: map[string]bool{},
 		generation: map[string]int{},
 		downloads:  map[string]int{},
+		scanning:   map[string]int{},
 	}
 	f.scopes["tok-export"] = []string{"read", "export"}
 	mux := http.NewServeMux()
@@ -522,6 +526,12 @@ func (f *fakeAPI) createDownload(w http.ResponseWriter, r *http.Request) {
 	a := f.find(r.PathValue("id"))
 	if a == nil {
 		problem(w, 404, "not_found", "asset "+r.PathValue("id")+" not found", nil)
+		return
+	}
+	if f.scanning[a.ID] > 0 {
+		f.scanning[a.ID]--
+		w.Header().Set("Retry-After", "1")
+		problem(w, 409, "not_ready", "asset "+a.ID+" is scanning", map[string]any{"state": "scanning"})
 		return
 	}
 	body := f.content[a.ID]

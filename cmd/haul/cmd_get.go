@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +24,8 @@ type getOptions struct {
 	Format   string
 	Dir      string
 	Filename string
+	// Force replaces a different file already at the target name.
+	Force bool
 	// Progress draws the job's bar; NoProgress turns bars and lines off.
 	Progress, NoProgress bool
 	engine               func(*downloader.Options)
@@ -36,11 +40,18 @@ func newGetCmd(app *App, runF func(context.Context, *getOptions) error) *cobra.C
 download starts at once; otherwise the server queues a job (202) and haul
 follows its progress, then downloads the result with the same engine as
 haul fetch: resumable, verified against the server's checksum, retried
-politely. The path of the file is printed on stdout.
+politely. The path of the file is printed on stdout. Right after haul
+upload, while the server still scans the asset, haul get waits for it
+(as the server's Retry-After says) instead of failing.
+
+The original is saved under its uploaded name, a rendition under
+<name>_<format>.<ext> (the server's choice; --filename overrides it). A
+file already there with the same content is left alone ("already
+there"); a different one is never replaced unless --force is given.
 
 EXIT STATUS
   0  downloaded and verified
-  1  an error
+  1  an error, or a different file is already at the target name (see --force)
   2  bad usage, or a format the asset does not support
   3  the rendition failed on the server, or the transfer failed after retries
   4  the API key was refused, lacks the export scope, or the asset's rights deny it
@@ -77,6 +88,7 @@ EXIT STATUS
 	f.StringVarP(&opts.Format, "format", "F", "original", "format to download (original, mp4_720p, …)")
 	f.StringVarP(&opts.Dir, "output", "o", ".", "directory to download into")
 	f.StringVar(&opts.Filename, "filename", "", "save under this name (default: the server's file name)")
+	f.BoolVar(&opts.Force, "force", false, "replace a different file already at the target name")
 	opts.transferFlags.register(cmd)
 	_ = f.MarkHidden("jobs")
 	return cmd
@@ -100,7 +112,7 @@ func runGet(ctx context.Context, opts *getOptions) error {
 	}
 	req := client.DownloadRequest{Format: opts.Format, Filename: opts.Filename}
 	jw := newJobWatcher(opts.IO.ErrOut, opts.Progress, opts.JSON)
-	d, err := c.DownloadWhenReady(ctx, opts.AssetID, req, jw.update)
+	d, err := getWhenAvailable(ctx, c, opts, req, jw)
 	jw.finish()
 	if err != nil {
 		var failed *client.JobFailedError
@@ -111,6 +123,11 @@ func runGet(ctx context.Context, opts *getOptions) error {
 	}
 
 	item := downloadItem(opts.AssetID, opts.Format, opts.Filename, d)
+	if !opts.Force {
+		if err := checkOverwrite(ctx, dir, item); err != nil {
+			return err
+		}
+	}
 	view := newExportView(opts.IO, opts.JSON, opts.NoProgress)
 	defer view.close()
 	engOpts.UserAgent = userAgent()
@@ -181,4 +198,74 @@ func downloadItem(assetID, format, filename string, d *client.Download) manifest
 		it.ExpiresAt = &exp
 	}
 	return it
+}
+
+// checkOverwrite refuses to replace a file already at it's target whose
+// content differs from it (by size, else by sha256). An identical file is
+// left to the engine, which reports it as already there. Without a known
+// checksum the engine's journal decides, as for haul fetch; unsafe names
+// are the engine's to refuse.
+func checkOverwrite(ctx context.Context, dir string, it manifest.Item) error {
+	want := it.SHA256()
+	if want == "" {
+		return nil
+	}
+	name, err := manifest.Name(&it)
+	if err != nil {
+		return nil
+	}
+	p, err := manifest.SafePath(dir, name)
+	if err != nil {
+		return nil
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if it.Size <= 0 || fi.Size() == it.Size {
+		sum, err := downloader.HashFile(ctx, p)
+		if err != nil {
+			return fmt.Errorf("check existing %s: %w", p, err)
+		}
+		if sum == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s already exists and differs from %s in %s; not replacing it (use --force to replace it, or --filename to save under another name)", p, it.AssetID, it.Format)
+}
+
+// getWhenAvailable asks for the download (waiting for its rendition job)
+// and, while the server answers 409 not_ready because the asset's bytes
+// are still being scanned (right after haul upload), waits as its
+// Retry-After says and asks again, saying so once per state on stderr. An
+// asset whose content was never uploaded fails at once.
+func getWhenAvailable(ctx context.Context, c *client.Client, opts *getOptions, req client.DownloadRequest, jw *jobWatcher) (*client.Download, error) {
+	said := ""
+	for {
+		d, err := c.DownloadWhenReady(ctx, opts.AssetID, req, jw.update)
+		ae, ok := client.AsAPIError(err)
+		if !ok || ae.Code != client.CodeNotReady {
+			return d, err
+		}
+		var state string
+		_ = json.Unmarshal(ae.Extensions["state"], &state)
+		if ae.RetryAfter <= 0 && state != "uploaded" && state != "scanning" {
+			return d, err
+		}
+		if state != said && !opts.JSON {
+			fmt.Fprintf(opts.IO.ErrOut, "asset %s is %s; waiting until it is available\n", opts.AssetID, cmp.Or(state, "not ready"))
+			said = state
+		}
+		wait := ae.RetryAfter
+		if wait <= 0 {
+			wait = 2 * time.Second
+		}
+		t := time.NewTimer(min(wait, 30*time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }

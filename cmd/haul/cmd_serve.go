@@ -241,6 +241,12 @@ func parseTrustProxy(list []string) ([]*net.IPNet, error) {
 	return out, nil
 }
 
+// orphanReclaimer is implemented by the embedded SQLite store (see
+// sqlite.DB.ReclaimOrphanJobs).
+type orphanReclaimer interface {
+	ReclaimOrphanJobs(ctx context.Context, now time.Time) (requeued int, release func(), err error)
+}
+
 func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	// One access-log line per request: batch the writes (logbatch.go).
 	logOut := newLogBatcher(app.IO.ErrOut)
@@ -279,6 +285,20 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	if key != "" {
 		log.Info("created tenant \"default\" and its admin API key (shown once; also in admin.key)",
 			"key", key, "file", filepath.Join(opts.Backends.Data, "admin.key"))
+	}
+
+	// The embedded store knows when this is the only process running jobs
+	// on it: jobs a killed predecessor left processing go back to the
+	// queue now instead of after their lease.
+	if r, ok := st.(orphanReclaimer); ok {
+		n, release, err := r.ReclaimOrphanJobs(ctx, time.Now())
+		if err != nil {
+			return fmt.Errorf("reclaim jobs: %w", err)
+		}
+		defer release()
+		if n > 0 {
+			log.Info("requeued rendition jobs left running by a previous run", "jobs", n)
+		}
 	}
 
 	tmp := filepath.Join(opts.Backends.Data, "tmp")

@@ -158,11 +158,15 @@ func redeemError(g *store.Grant, now time.Time) error {
 	return store.Errorf(store.ECONFLICT, "grant %s is %s", g.ID, g.Status)
 }
 
-// RevokeGrant marks a grant revoked.
+// RevokeGrant marks a grant revoked: an active one becomes revoked; a
+// consumed or expired one (also one past its expiry that the worker has
+// not marked yet) keeps that status and only gets revoked_at.
 func (t *tx) RevokeGrant(ctx context.Context, tenantID, id string, now time.Time) (*store.Grant, bool, error) {
 	now = tm(now)
-	res, err := t.q.ExecContext(ctx, `UPDATE grants SET status = 'revoked', revoked_at = ?, updated_at = ?
-		WHERE tenant_id = ? AND id = ? AND status <> 'revoked'`, ts(now), ts(now), tenantID, id)
+	res, err := t.q.ExecContext(ctx, `UPDATE grants
+		SET status = CASE WHEN status = 'active' AND access_expires_at > ? THEN 'revoked' ELSE status END,
+		revoked_at = ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND status <> 'revoked' AND revoked_at IS NULL`, ts(now), ts(now), ts(now), tenantID, id)
 	if err != nil {
 		return nil, false, dbErr("revoke grant", err)
 	}
@@ -180,7 +184,7 @@ func (t *tx) RenewGrant(ctx context.Context, tenantID, id string, expiresAt, now
 	switch {
 	case g.Policy != store.GrantRenewable:
 		return nil, store.Errorf(store.ECONFLICT, "grant %s is %s, not renewable", id, g.Policy)
-	case g.Status == store.GrantRevoked:
+	case g.Status == store.GrantRevoked || !g.RevokedAt.IsZero():
 		return nil, store.Errorf(store.ECONFLICT, "grant %s was revoked", id)
 	case g.Status == store.GrantConsumed:
 		return nil, store.Errorf(store.ECONFLICT, "grant %s has no downloads left", id)

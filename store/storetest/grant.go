@@ -193,10 +193,18 @@ func testGrantsRevokeAndExpire(t *testing.T, s store.Store) {
 	c := grant(t, s, tn.ID, a.ID, store.GrantOneTime, 0, "cons")
 	_, err = s.RedeemGrant(ctx(t), "cons", t0)
 	must(t, err)
-	_, changed, err = s.RevokeGrant(ctx(t), tn.ID, c.ID, t0)
+	rc, changed, err := s.RevokeGrant(ctx(t), tn.ID, c.ID, t0)
 	must(t, err)
 	if !changed {
 		t.Fatal("consumed grant not revocable")
+	}
+	// It stays consumed; RevokedAt says it was revoked.
+	if rc.Status != store.GrantConsumed {
+		t.Fatalf("revoked consumed grant has status %s, want consumed", rc.Status)
+	}
+	sameTime(t, "RevokedAt of a consumed grant", rc.RevokedAt, t0)
+	if _, changed, err = s.RevokeGrant(ctx(t), tn.ID, c.ID, t0.Add(time.Minute)); err != nil || changed {
+		t.Fatalf("second revoke of a consumed grant: changed %v, %v", changed, err)
 	}
 
 	// Expiry: at request time, and by the worker.
@@ -227,6 +235,25 @@ func testGrantsRevokeAndExpire(t *testing.T, s store.Store) {
 	}
 	_, err = s.RedeemGrant(ctx(t), "exp2", t0)
 	wantCode(t, err, store.EGRANTEXPIRED)
+
+	// An expired grant stays expired when revoked.
+	re, changed, err := s.RevokeGrant(ctx(t), tn.ID, e1.ID, t0.Add(2*time.Hour))
+	must(t, err)
+	if !changed || re.Status != store.GrantExpired || re.RevokedAt.IsZero() {
+		t.Fatalf("revoke of an expired grant = %+v, %v", re, changed)
+	}
+
+	// A renewable grant past its expiry keeps its status when revoked, and
+	// can no longer be renewed.
+	rn := &store.Grant{TenantID: tn.ID, AssetID: a.ID, Policy: store.GrantRenewable, TokenHash: "renew-rev", AccessExpiresAt: t0.Add(3 * time.Hour), CreatedAt: t0}
+	must(t, s.CreateGrant(ctx(t), rn))
+	rr, changed, err := s.RevokeGrant(ctx(t), tn.ID, rn.ID, t0.Add(4*time.Hour))
+	must(t, err)
+	if !changed || rr.Status != store.GrantActive || rr.RevokedAt.IsZero() {
+		t.Fatalf("revoke of an expired renewable grant = %+v, %v", rr, changed)
+	}
+	_, err = s.RenewGrant(ctx(t), tn.ID, rn.ID, t0.Add(9*time.Hour), t0.Add(5*time.Hour))
+	wantCode(t, err, store.ECONFLICT)
 }
 
 func testGrantsList(t *testing.T, s store.Store) {

@@ -680,3 +680,64 @@ func TestSegmentedResumeAcrossRuns(t *testing.T) {
 		t.Errorf("second run fetched %d bytes; %d were already on disk of %d", again, st.bytesOnDisk(), len(d))
 	}
 }
+
+// TestSlowTransferReachesDisk: on a slow link the bytes received reach the
+// part file promptly, not when a whole buffer is full, and the journal
+// never claims more than the part file holds (what survives kill -9).
+func TestSlowTransferReachesDisk(t *testing.T) {
+	for _, size := range []int{300 << 10, 3 << 20} { // pumpSimple, pipelined pump
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			s := newFaultServer(t)
+			d := randomData(size, 40)
+			it := s.add("drip.bin", d)
+			s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+				w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
+				w.Header().Set("ETag", f.etag)
+				for off := 0; off < len(f.data); off += 8 << 10 {
+					if _, err := w.Write(f.data[off:min(off+8<<10, len(f.data))]); err != nil {
+						return true
+					}
+					w.(http.Flusher).Flush()
+					select {
+					case <-r.Context().Done():
+						return true
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				return true
+			}
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			e, err := New(ctx, Options{Dir: dir, CheckpointInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Add(it)
+			e.Close()
+			defer func() { cancel(); _, _ = e.Wait() }()
+			jr := &journal{dir: filepath.Join(dir, StateDir)}
+			deadline := time.Now().Add(10 * time.Second)
+			for s.served() < 96<<10 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			sent := s.served()
+			time.Sleep(300 * time.Millisecond)
+			// Inspect while the transfer runs, as kill -9 would leave it.
+			fi, err := os.Stat(jr.partPath("drip.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() < sent-8<<10 {
+				t.Errorf("part file holds %d bytes, but %d were sent 300ms earlier", fi.Size(), sent)
+			}
+			st := jr.loadState("drip.bin")
+			if st == nil || st.bytesOnDisk() == 0 {
+				t.Fatalf("no checkpoint during a slow transfer: %+v", st)
+			}
+			if fi2, _ := os.Stat(jr.partPath("drip.bin")); st.bytesOnDisk() > fi2.Size() {
+				t.Errorf("checkpoint claims %d bytes, part file has %d", st.bytesOnDisk(), fi2.Size())
+			}
+		})
+	}
+}

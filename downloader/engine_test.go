@@ -1,6 +1,7 @@
 package downloader
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -737,6 +738,91 @@ func TestSlowTransferReachesDisk(t *testing.T) {
 			}
 			if fi2, _ := os.Stat(jr.partPath("drip.bin")); st.bytesOnDisk() > fi2.Size() {
 				t.Errorf("checkpoint claims %d bytes, part file has %d", st.bytesOnDisk(), fi2.Size())
+			}
+		})
+	}
+}
+
+// TestResumeWithoutValidator: a file whose server sent no strong ETag and
+// no Last-Modified changes between runs. Without a checksum the re-run
+// must start over (a bare Range would splice two versions); with one, a
+// splice fails verification and the file restarts from zero. Either way
+// the result is the new file, exactly.
+func TestResumeWithoutValidator(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		etag     string // the only validator sent; "" for none
+		checksum bool
+		noRange  bool // the re-run must start from byte 0
+	}{
+		{"none", "", false, true},
+		{"weak etag", `W/"same"`, false, true},
+		{"none with checksum", "", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newFaultServer(t)
+			old := randomData(600<<10, 41)
+			fresh := randomData(600<<10, 42)
+			it := s.add("v.bin", old)
+			it.Checksum = ""
+			if tc.checksum {
+				it.Checksum = "sha256:" + sha(fresh)
+			}
+			it.Size = 0
+			serve := func(w http.ResponseWriter, r *http.Request, f *testFile) {
+				if tc.etag != "" {
+					w.Header().Set("ETag", tc.etag)
+				}
+				http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+			}
+			s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+				if n > 1 {
+					serve(w, r, f)
+					return true
+				}
+				w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
+				if tc.etag != "" {
+					w.Header().Set("ETag", tc.etag)
+				}
+				for off := 0; off < len(f.data); off += 32 << 10 {
+					if _, err := w.Write(f.data[off : off+32<<10]); err != nil {
+						return true
+					}
+					w.(http.Flusher).Flush()
+					select {
+					case <-r.Context().Done():
+						return true
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				return true
+			}
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			e, err := New(ctx, Options{Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Add(it)
+			e.Close()
+			for s.served() < 200<<10 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+			if _, err := e.Wait(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Wait err = %v", err)
+			}
+			if st := (&journal{dir: filepath.Join(dir, StateDir)}).loadState("v.bin"); st == nil || st.bytesOnDisk() == 0 {
+				t.Fatalf("nothing saved by the first run")
+			}
+			s.replace("v.bin", fresh) // same size, same (or no) validator
+			nreq := len(s.requests())
+			sum, _ := runEngine(t, dir, Options{}, it)
+			assertOK(t, sum)
+			assertFile(t, dir, "v.bin", fresh)
+			if reqs := s.requests(); tc.noRange && reqs[nreq].rng != "" && reqs[nreq].rng != "bytes=0-" {
+				t.Errorf("re-run resumed with Range %q, If-Range %q and no validator", reqs[nreq].rng, reqs[nreq].ifRange)
 			}
 		})
 	}

@@ -309,8 +309,12 @@ func (j *fileJob) open() error {
 			st = &fresh
 		}
 	}
-	if st.bytesOnDisk() > 0 && st.Validator.empty() && j.t.item.SHA256() == "" {
-		// Nothing would tell a changed representation from the old one.
+	if st.bytesOnDisk() > 0 && st.Validator.ifRange() == "" && j.t.item.SHA256() == "" {
+		// No strong ETag or Last-Modified for If-Range, and no checksum:
+		// nothing would tell a changed representation from the old one,
+		// so a bare Range could splice two versions. Start over. (With a
+		// checksum the resume goes ahead: a splice fails verification,
+		// which discards the part and restarts from zero.)
 		st = &fresh
 	}
 	if st.HashOffset > st.frontier() || st.HashOffset < 0 {

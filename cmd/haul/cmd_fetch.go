@@ -65,7 +65,11 @@ starting with # are ignored.
 Partial data and the resume journal live in DIR/.haul/. A file appears under
 its final name only once it is complete and its checksum (when known)
 matches. Re-running the same command after a crash or Ctrl-C continues from
-the bytes already on disk; complete files are skipped.
+the bytes already on disk (Range with If-Range: the strong ETag, else
+Last-Modified, the server sent); complete files are skipped. A file whose
+server sent neither is resumed only when the manifest gives its checksum (a
+mismatch discards it and starts over); without a checksum it restarts from
+zero, because nothing would reveal a file changed between runs.
 
 Items that are still queued or processing are waited for by re-reading the
 manifest from its "self" URL; expired signed URLs (403/410) are refreshed the

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -825,5 +827,63 @@ func TestResumeWithoutValidator(t *testing.T) {
 				t.Errorf("re-run resumed with Range %q, If-Range %q and no validator", reqs[nreq].rng, reqs[nreq].ifRange)
 			}
 		})
+	}
+}
+
+// TestProgressLearnsSizeAndConnections: without manifest sizes the totals
+// use what the server announced; start and done report the connections
+// really used; debug logs show every request.
+func TestProgressLearnsSizeAndConnections(t *testing.T) {
+	s := newFaultServer(t)
+	a, b := randomData(100<<10, 50), randomData(3000, 51)
+	ia, ib := s.add("a.bin", a), s.add("b.bin", b)
+	ia.Size, ib.Size = 0, 0
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sum, evs := runEngine(t, t.TempDir(), Options{Logger: logger}, ia, ib)
+	assertOK(t, sum)
+	if got, want := sum.Totals.BytesTotal, int64(len(a)+len(b)); got != want {
+		t.Errorf("bytes_total = %d, want %d from Content-Length", got, want)
+	}
+	for _, ev := range evs {
+		if (ev.Type == EventStart || ev.Type == EventDone) && ev.Connections != 1 {
+			t.Errorf("%s %s: connections = %d, want 1", ev.Type, ev.Filename, ev.Connections)
+		}
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "msg=GET") || !strings.Contains(out, "status=20") || !strings.Contains(out, "host=127.0.0.1") {
+		t.Errorf("debug log has no request lines:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestRateMeterWaitsForWindow: no rate before a second of samples, so a
+// first burst (or resumed bytes) is never reported as the rate.
+func TestRateMeterWaitsForWindow(t *testing.T) {
+	var m rateMeter
+	t0 := time.Unix(1700000000, 0)
+	m.sample(t0, 0)
+	m.sample(t0.Add(250*time.Millisecond), 256<<10) // limiter burst
+	if r := m.rate(t0); r != 0 {
+		t.Errorf("rate after 250ms = %d, want none yet", r)
+	}
+	for i := 2; i <= 8; i++ {
+		m.sample(t0.Add(time.Duration(i)*250*time.Millisecond), 256<<10+int64(i-1)*250<<10)
+	}
+	if r := m.rate(t0); r < 400<<10 || r > 1200<<10 {
+		t.Errorf("rate = %d, want about 1 MB/s", r)
 	}
 }

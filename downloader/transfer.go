@@ -207,6 +207,7 @@ func (j *fileJob) runSingle(ctx context.Context) error {
 	if total >= 0 && j.t.item.Size > 0 && total != j.t.item.Size {
 		return fmt.Errorf("%w: server has %d bytes, manifest says %d", ErrSizeMismatch, total, j.t.item.Size)
 	}
+	e.learnSize(j.t, total)
 	j.mu.Lock()
 	if off == 0 || j.st.Validator.empty() {
 		j.st.Validator = validator{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
@@ -305,6 +306,7 @@ func (j *fileJob) split(pos int64, n int) bool {
 	}
 	j.st.Segments = segs
 	j.notify = make(chan struct{}, 1)
+	j.t.conns = max(j.t.conns, n)
 	return true
 }
 

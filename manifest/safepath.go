@@ -250,9 +250,18 @@ func SanitizeComponent(s string) string {
 	return out
 }
 
+// FoldName is the form in which target names are compared for
+// duplicates: lower-cased, on every OS. Folding on Linux too is a
+// deliberate choice: a download directory is often copied or archived to
+// macOS or Windows, whose file systems are case-insensitive, where
+// "A.bin" and "a.bin" would overwrite each other; refusing the later
+// item everywhere keeps the result the same on every platform and never
+// loses a file silently (the refused item is reported and exit is 3).
+func FoldName(name string) string { return strings.ToLower(name) }
+
 // Targets assigns items their paths under one output directory and
-// refuses duplicates: the first item to claim a target (compared
-// case-insensitively, since macOS and Windows are) keeps it, later ones get
+// refuses duplicates: the first item to claim a target (compared with
+// FoldName, case-insensitively on every OS) keeps it, later ones get
 // ErrDuplicate. Item IDs must be unique too. Safe for concurrent use, so
 // items can be claimed as they arrive.
 type Targets struct {
@@ -316,7 +325,7 @@ func (t *Targets) ClaimInfo(it *Item) (name, abs string, existing fs.FileInfo, e
 	// Only 64-bit hashes are kept, so memory stays small with huge
 	// manifests; a collision (about 1 in 10^10 for 100 000 names) would
 	// refuse an item, never overwrite one.
-	folded := maphash.String(t.seed, strings.ToLower(name))
+	folded := maphash.String(t.seed, FoldName(name))
 	id := maphash.String(t.seed, "id\x00"+it.ID)
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -60,7 +60,10 @@ concurrency, resume, checksum verification and polite backoff.
 MANIFEST is a path, - for stdin, or an http(s) URL. It is either a haul
 manifest (JSON, version 1) or a plain list of URLs, one per line, each
 optionally followed by whitespace and sha256:<hex>; blank lines and lines
-starting with # are ignored.
+starting with # are ignored. Two items with the same target name are an
+error for the later one; names are compared case-insensitively on every OS
+(A.bin and a.bin collide), so the directory stays intact when copied to
+macOS or Windows.
 
 Partial data and the resume journal live in DIR/.haul/. A file appears under
 its final name only once it is complete and its checksum (when known)

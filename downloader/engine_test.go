@@ -887,3 +887,46 @@ func TestRateMeterWaitsForWindow(t *testing.T) {
 		t.Errorf("rate = %d, want about 1 MB/s", r)
 	}
 }
+
+// TestDoneRecordsBatched: done records are written in batches (one write
+// per file is a measurable cost with thousands of small files), within
+// doneFlushDelay, and all of them by close.
+func TestDoneRecordsBatched(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := j.markDone(doneRecord{Name: fmt.Sprintf("f%03d", i), Size: 1, SHA256: sha([]byte{byte(i)})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logPath := filepath.Join(dir, StateDir, doneLog)
+	if fi, _ := os.Stat(logPath); fi.Size() != 0 {
+		t.Errorf("done log written per record (%d bytes at once)", fi.Size())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fi, _ := os.Stat(logPath); fi.Size() == 0 && time.Now().Before(deadline); fi, _ = os.Stat(logPath) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fi, _ := os.Stat(logPath); fi.Size() == 0 {
+		t.Fatalf("done records not written within %s", doneFlushDelay)
+	}
+	if err := j.markDone(doneRecord{Name: "last", Size: 1, SHA256: sha(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.close(); err != nil {
+		t.Fatal(err)
+	}
+	j2, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.close()
+	for _, name := range []string{"f000", "f099", "last"} {
+		if _, ok := j2.completed(name); !ok {
+			t.Errorf("%s missing after close", name)
+		}
+	}
+}

@@ -30,7 +30,7 @@ type fileJob struct {
 	mu     sync.Mutex
 	st     fileState
 	h      hash.Hash
-	part   *os.File
+	part   partFile
 	notify chan struct{} // poked when segment data lands, for the hasher
 	// stateSaved is true when a state file may exist on disk.
 	stateSaved bool
@@ -236,8 +236,17 @@ func HashFile(ctx context.Context, path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// partFile is the open part file: an *os.File, or on unix a bare
+// descriptor that costs fewer system calls.
+type partFile interface {
+	io.ReaderAt
+	io.WriterAt
+	io.Closer
+	Truncate(size int64) error
+}
+
 // hashRange feeds n bytes of f from off into h (to EOF when n < 0).
-func hashRange(ctx context.Context, h hash.Hash, f *os.File, off, n int64) error {
+func hashRange(ctx context.Context, h hash.Hash, f io.ReaderAt, off, n int64) error {
 	if n == 0 {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -268,6 +269,14 @@ type Targets struct {
 	root    *Root
 	rootErr error
 
+	// fresh is true when the directory held nothing but the state
+	// directory (.haul) when the Targets were made: then a flat name has
+	// nothing on its way to check, and its claim needs no Lstat (with
+	// thousands of small files each system call counts). A file that
+	// appears there later is replaced by the atomic rename, never
+	// followed; nested names are always walked.
+	fresh bool
+
 	mu    sync.Mutex
 	seed  maphash.Seed
 	names map[uint64]struct{} // hashes of the folded targets claimed
@@ -277,7 +286,27 @@ type Targets struct {
 // NewTargets returns the target allocator for dir.
 func NewTargets(dir string) *Targets {
 	root, err := NewRoot(dir)
-	return &Targets{root: root, rootErr: err, seed: maphash.MakeSeed(), names: make(map[uint64]struct{}), ids: make(map[uint64]struct{})}
+	return &Targets{root: root, rootErr: err, fresh: err == nil && onlyState(root.abs), seed: maphash.MakeSeed(),
+		names: make(map[uint64]struct{}), ids: make(map[uint64]struct{})}
+}
+
+// onlyState reports whether dir exists and holds nothing but .haul.
+func onlyState(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	for _, n := range names {
+		if n != ".haul" {
+			return false
+		}
+	}
+	return true
 }
 
 // Path re-checks a claimed name (SafePath against the same root), e.g.
@@ -318,8 +347,10 @@ func (t *Targets) ClaimInfo(it *Item) (name, abs string, existing fs.FileInfo, e
 	if t.rootErr != nil {
 		return "", "", nil, t.rootErr
 	}
-	abs, existing, err = t.root.PathInfo(name)
-	if err != nil {
+	if clean, cerr := CleanName(name); cerr == nil && t.fresh && !strings.Contains(clean, "/") {
+		// A cleaned, flat name cannot leave the root.
+		abs = filepath.Join(t.root.abs, clean)
+	} else if abs, existing, err = t.root.PathInfo(name); err != nil {
 		return "", "", nil, err
 	}
 	// Only 64-bit hashes are kept, so memory stays small with huge

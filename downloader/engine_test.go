@@ -841,9 +841,22 @@ func TestProgressLearnsSizeAndConnections(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	sum, evs := runEngine(t, t.TempDir(), Options{Logger: logger}, ia, ib)
+	c := randomData(5000, 52)
+	ic := s.add("c.bin", c)
+	ic.Size = 0
+	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+		if r.URL.Path != "/c.bin" {
+			return false
+		}
+		// No Content-Length: chunked, the size is known only at the end.
+		w.Write(f.data[:100])
+		w.(http.Flusher).Flush()
+		w.Write(f.data[100:])
+		return true
+	}
+	sum, evs := runEngine(t, t.TempDir(), Options{Logger: logger}, ia, ib, ic)
 	assertOK(t, sum)
-	if got, want := sum.Totals.BytesTotal, int64(len(a)+len(b)); got != want {
+	if got, want := sum.Totals.BytesTotal, int64(len(a)+len(b)+len(c)); got != want {
 		t.Errorf("bytes_total = %d, want %d from Content-Length", got, want)
 	}
 	for _, ev := range evs {

@@ -464,6 +464,7 @@ func (j *fileJob) endOfBody(rerr error, pos int64) error {
 	case sg.End < 0 && rerr == io.EOF:
 		sg.End = pos
 		j.st.Size = pos
+		j.e.learnSize(j.t, pos) // no length announced: known at the end
 		return nil
 	case sg.End >= 0 && pos >= sg.End:
 		return nil

@@ -161,7 +161,8 @@ type Event struct {
 	Size int64 `json:"size,omitempty"`
 	// Offset is where a start or retry resumes from.
 	Offset int64 `json:"offset,omitempty"`
-	// Connections is the number of connections a start uses.
+	// Connections is the number of connections a start begins with, or
+	// the most used at once for a done.
 	Connections int `json:"connections,omitempty"`
 
 	// Attempt is the attempt number that failed (1-based): retry.
@@ -196,14 +197,16 @@ type Totals struct {
 	FilesSkipped int `json:"files_skipped"`
 	// FilesFailed is the number of items that failed for good.
 	FilesFailed int `json:"files_failed"`
-	// BytesTotal is the sum of the known sizes, 0 when none is known.
+	// BytesTotal is the sum of the known sizes (the manifest's, else the
+	// size the server announced), 0 when none is known.
 	BytesTotal int64 `json:"bytes_total"`
 	// BytesDone is the bytes on disk for finished and active items,
 	// including bytes resumed from an earlier run.
 	BytesDone int64 `json:"bytes_done"`
 	// BytesReceived is what this run received over the network.
 	BytesReceived int64 `json:"bytes_received"`
-	// RateBPS is the recent download rate in bytes per second.
+	// RateBPS is the download rate in bytes per second over a sliding
+	// window; 0 until a second has been measured.
 	RateBPS int64 `json:"rate_bps"`
 	// ElapsedMS is the time since the engine started.
 	ElapsedMS int64 `json:"elapsed_ms"`

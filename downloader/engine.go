@@ -33,6 +33,9 @@ type Engine struct {
 	limiter *rate.Limiter
 	group   *errgroup.Group
 	started time.Time
+	// debug is true when the logger takes debug records: per-request
+	// lines are built only then.
+	debug bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -60,11 +63,15 @@ type Engine struct {
 
 // task is one item moving through the engine.
 type task struct {
-	item     manifest.Item
-	key      string
-	name     string
-	path     string
-	done     atomic.Int64 // bytes on disk, for progress
+	item manifest.Item
+	key  string
+	name string
+	path string
+	done atomic.Int64 // bytes on disk, for progress
+	// size is the size learned from the response (Content-Length or
+	// Content-Range) when the manifest gives none; 0 until known.
+	size     atomic.Int64
+	conns    int // most connections used at once; set by the worker
 	result   Result
 	finished bool        // guarded by Engine.mu
 	existing fs.FileInfo // the target as found when claimed, nil when absent
@@ -120,6 +127,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		open:     make(map[*task]struct{}),
 		pollWake: make(chan struct{}, 1),
 		started:  opts.Now(),
+		debug:    opts.Logger.Enabled(ctx, slog.LevelDebug),
 	}
 	e.cond = sync.NewCond(&e.mu)
 	if opts.LimitRate > 0 {
@@ -304,7 +312,7 @@ func (e *Engine) finish(t *task, err error) {
 		}
 		e.bytesFinished.Add(t.result.Size)
 		e.emit(Event{Type: EventDone, Item: t.key, Filename: t.name, Path: t.path, Size: t.result.Size,
-			SHA256: t.result.SHA256, Skipped: t.result.Skipped})
+			SHA256: t.result.SHA256, Skipped: t.result.Skipped, Connections: t.conns})
 	}
 	e.mu.Lock()
 	t.finished = true
@@ -376,7 +384,7 @@ func (e *Engine) progressLoop(stop <-chan struct{}, done chan<- struct{}) {
 		e.mu.Lock()
 		act := make([]Active, 0, len(e.active))
 		for t := range e.active {
-			act = append(act, Active{Item: t.key, Filename: t.name, Bytes: t.done.Load(), Size: t.item.Size})
+			act = append(act, Active{Item: t.key, Filename: t.name, Bytes: t.done.Load(), Size: t.knownSize()})
 		}
 		e.mu.Unlock()
 		slices.SortFunc(act, func(a, b Active) int { return cmp.Or(cmp.Compare(b.Size, a.Size), cmp.Compare(a.Filename, b.Filename)) })
@@ -384,10 +392,33 @@ func (e *Engine) progressLoop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// rateMeter estimates the recent rate from samples a few seconds apart.
+// knownSize is the manifest's size, else the size the server announced,
+// else 0.
+func (t *task) knownSize() int64 {
+	if t.item.Size > 0 {
+		return t.item.Size
+	}
+	return t.size.Load()
+}
+
+// learnSize records the size the server announced for an item without a
+// manifest size, once, and adds it to the aggregate total.
+func (e *Engine) learnSize(t *task, n int64) {
+	if n > 0 && t.item.Size <= 0 && t.size.CompareAndSwap(0, n) {
+		e.bytesTotal.Add(n)
+	}
+}
+
+// minRateWindow is the shortest span a rate is computed over: a rate
+// from the first few hundred milliseconds (a burst, a resumed file) is
+// noise, so none is reported before.
+const minRateWindow = time.Second
+
+// rateMeter estimates the recent rate over a sliding window of samples
+// (ProgressInterval apart, up to 16 of them: about 4s at the default).
 type rateMeter struct {
 	mu      sync.Mutex
-	samples [8]struct {
+	samples [16]struct {
 		t time.Time
 		n int64
 	}
@@ -414,7 +445,7 @@ func (r *rateMeter) rate(_ time.Time) int64 {
 	newest := r.samples[(r.i-1)%len(r.samples)]
 	oldest := r.samples[(r.i-r.count)%len(r.samples)]
 	dt := newest.t.Sub(oldest.t).Seconds()
-	if dt <= 0 {
+	if dt < minRateWindow.Seconds() {
 		return 0
 	}
 	return int64(float64(newest.n-oldest.n) / dt)

@@ -1,13 +1,16 @@
 package downloader
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -678,5 +681,265 @@ func TestSegmentedResumeAcrossRuns(t *testing.T) {
 	assertFile(t, dir, "segs.bin", d)
 	if again := s.served() - firstRun; again > int64(len(d))-st.bytesOnDisk()+1<<20 {
 		t.Errorf("second run fetched %d bytes; %d were already on disk of %d", again, st.bytesOnDisk(), len(d))
+	}
+}
+
+// TestSlowTransferReachesDisk: on a slow link the bytes received reach the
+// part file promptly, not when a whole buffer is full, and the journal
+// never claims more than the part file holds (what survives kill -9).
+func TestSlowTransferReachesDisk(t *testing.T) {
+	for _, size := range []int{300 << 10, 3 << 20} { // pumpSimple, pipelined pump
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			s := newFaultServer(t)
+			d := randomData(size, 40)
+			it := s.add("drip.bin", d)
+			s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+				w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
+				w.Header().Set("ETag", f.etag)
+				for off := 0; off < len(f.data); off += 8 << 10 {
+					if _, err := w.Write(f.data[off:min(off+8<<10, len(f.data))]); err != nil {
+						return true
+					}
+					w.(http.Flusher).Flush()
+					select {
+					case <-r.Context().Done():
+						return true
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				return true
+			}
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			e, err := New(ctx, Options{Dir: dir, CheckpointInterval: 50 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Add(it)
+			e.Close()
+			defer func() { cancel(); _, _ = e.Wait() }()
+			jr := &journal{dir: filepath.Join(dir, StateDir)}
+			deadline := time.Now().Add(10 * time.Second)
+			for s.served() < 96<<10 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			sent := s.served()
+			time.Sleep(300 * time.Millisecond)
+			// Inspect while the transfer runs, as kill -9 would leave it.
+			fi, err := os.Stat(jr.partPath("drip.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() < sent-8<<10 {
+				t.Errorf("part file holds %d bytes, but %d were sent 300ms earlier", fi.Size(), sent)
+			}
+			st := jr.loadState("drip.bin")
+			if st == nil || st.bytesOnDisk() == 0 {
+				t.Fatalf("no checkpoint during a slow transfer: %+v", st)
+			}
+			if fi2, _ := os.Stat(jr.partPath("drip.bin")); st.bytesOnDisk() > fi2.Size() {
+				t.Errorf("checkpoint claims %d bytes, part file has %d", st.bytesOnDisk(), fi2.Size())
+			}
+		})
+	}
+}
+
+// TestResumeWithoutValidator: a file whose server sent no strong ETag and
+// no Last-Modified changes between runs. Without a checksum the re-run
+// must start over (a bare Range would splice two versions); with one, a
+// splice fails verification and the file restarts from zero. Either way
+// the result is the new file, exactly.
+func TestResumeWithoutValidator(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		etag     string // the only validator sent; "" for none
+		checksum bool
+		noRange  bool // the re-run must start from byte 0
+	}{
+		{"none", "", false, true},
+		{"weak etag", `W/"same"`, false, true},
+		{"none with checksum", "", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newFaultServer(t)
+			old := randomData(600<<10, 41)
+			fresh := randomData(600<<10, 42)
+			it := s.add("v.bin", old)
+			it.Checksum = ""
+			if tc.checksum {
+				it.Checksum = "sha256:" + sha(fresh)
+			}
+			it.Size = 0
+			serve := func(w http.ResponseWriter, r *http.Request, f *testFile) {
+				if tc.etag != "" {
+					w.Header().Set("ETag", tc.etag)
+				}
+				http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+			}
+			s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+				if n > 1 {
+					serve(w, r, f)
+					return true
+				}
+				w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
+				if tc.etag != "" {
+					w.Header().Set("ETag", tc.etag)
+				}
+				for off := 0; off < len(f.data); off += 32 << 10 {
+					if _, err := w.Write(f.data[off : off+32<<10]); err != nil {
+						return true
+					}
+					w.(http.Flusher).Flush()
+					select {
+					case <-r.Context().Done():
+						return true
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				return true
+			}
+			dir := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			e, err := New(ctx, Options{Dir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Add(it)
+			e.Close()
+			for s.served() < 200<<10 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond)
+			cancel()
+			if _, err := e.Wait(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Wait err = %v", err)
+			}
+			if st := (&journal{dir: filepath.Join(dir, StateDir)}).loadState("v.bin"); st == nil || st.bytesOnDisk() == 0 {
+				t.Fatalf("nothing saved by the first run")
+			}
+			s.replace("v.bin", fresh) // same size, same (or no) validator
+			nreq := len(s.requests())
+			sum, _ := runEngine(t, dir, Options{}, it)
+			assertOK(t, sum)
+			assertFile(t, dir, "v.bin", fresh)
+			if reqs := s.requests(); tc.noRange && reqs[nreq].rng != "" && reqs[nreq].rng != "bytes=0-" {
+				t.Errorf("re-run resumed with Range %q, If-Range %q and no validator", reqs[nreq].rng, reqs[nreq].ifRange)
+			}
+		})
+	}
+}
+
+// TestProgressLearnsSizeAndConnections: without manifest sizes the totals
+// use what the server announced; start and done report the connections
+// really used; debug logs show every request.
+func TestProgressLearnsSizeAndConnections(t *testing.T) {
+	s := newFaultServer(t)
+	a, b := randomData(100<<10, 50), randomData(3000, 51)
+	ia, ib := s.add("a.bin", a), s.add("b.bin", b)
+	ia.Size, ib.Size = 0, 0
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := randomData(5000, 52)
+	ic := s.add("c.bin", c)
+	ic.Size = 0
+	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+		if r.URL.Path != "/c.bin" {
+			return false
+		}
+		// No Content-Length: chunked, the size is known only at the end.
+		w.Write(f.data[:100])
+		w.(http.Flusher).Flush()
+		w.Write(f.data[100:])
+		return true
+	}
+	sum, evs := runEngine(t, t.TempDir(), Options{Logger: logger}, ia, ib, ic)
+	assertOK(t, sum)
+	if got, want := sum.Totals.BytesTotal, int64(len(a)+len(b)+len(c)); got != want {
+		t.Errorf("bytes_total = %d, want %d from Content-Length", got, want)
+	}
+	for _, ev := range evs {
+		if (ev.Type == EventStart || ev.Type == EventDone) && ev.Connections != 1 {
+			t.Errorf("%s %s: connections = %d, want 1", ev.Type, ev.Filename, ev.Connections)
+		}
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "msg=GET") || !strings.Contains(out, "status=20") || !strings.Contains(out, "host=127.0.0.1") {
+		t.Errorf("debug log has no request lines:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestRateMeterWaitsForWindow: no rate before a second of samples, so a
+// first burst (or resumed bytes) is never reported as the rate.
+func TestRateMeterWaitsForWindow(t *testing.T) {
+	var m rateMeter
+	t0 := time.Unix(1700000000, 0)
+	m.sample(t0, 0)
+	m.sample(t0.Add(250*time.Millisecond), 256<<10) // limiter burst
+	if r := m.rate(t0); r != 0 {
+		t.Errorf("rate after 250ms = %d, want none yet", r)
+	}
+	for i := 2; i <= 8; i++ {
+		m.sample(t0.Add(time.Duration(i)*250*time.Millisecond), 256<<10+int64(i-1)*250<<10)
+	}
+	if r := m.rate(t0); r < 400<<10 || r > 1200<<10 {
+		t.Errorf("rate = %d, want about 1 MB/s", r)
+	}
+}
+
+// TestDoneRecordsBatched: done records are written in batches (one write
+// per file is a measurable cost with thousands of small files), within
+// doneFlushDelay, and all of them by close.
+func TestDoneRecordsBatched(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := j.markDone(doneRecord{Name: fmt.Sprintf("f%03d", i), Size: 1, SHA256: sha([]byte{byte(i)})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logPath := filepath.Join(dir, StateDir, doneLog)
+	if fi, _ := os.Stat(logPath); fi.Size() != 0 {
+		t.Errorf("done log written per record (%d bytes at once)", fi.Size())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fi, _ := os.Stat(logPath); fi.Size() == 0 && time.Now().Before(deadline); fi, _ = os.Stat(logPath) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fi, _ := os.Stat(logPath); fi.Size() == 0 {
+		t.Fatalf("done records not written within %s", doneFlushDelay)
+	}
+	if err := j.markDone(doneRecord{Name: "last", Size: 1, SHA256: sha(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.close(); err != nil {
+		t.Fatal(err)
+	}
+	j2, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.close()
+	for _, name := range []string{"f000", "f099", "last"} {
+		if _, ok := j2.completed(name); !ok {
+			t.Errorf("%s missing after close", name)
+		}
 	}
 }

@@ -103,6 +103,10 @@ func (e *Engine) get(ctx context.Context, rawURL, rng, ifRange string) (*respons
 	if e.opts.Prepare != nil {
 		e.opts.Prepare(req)
 	}
+	var began time.Time
+	if e.debug {
+		began = time.Now()
+	}
 	resp, err := e.client.Do(req)
 	if err != nil {
 		gate.release(false)
@@ -110,7 +114,15 @@ func (e *Engine) get(ctx context.Context, rawURL, rng, ifRange string) (*respons
 		if errors.As(err, &ue) {
 			err = fmt.Errorf("GET %s: %w", redact(rawURL), ue.Err)
 		}
+		if e.debug {
+			e.opts.Logger.Debug("GET failed", "url", redact(rawURL), "range", rng, "if_range", ifRange, "err", err)
+		}
 		return nil, err
+	}
+	if e.debug {
+		e.opts.Logger.Debug("GET", "url", redact(rawURL), "host", u.Host, "status", resp.StatusCode,
+			"range", rng, "if_range", ifRange, "content_range", resp.Header.Get("Content-Range"),
+			"content_length", resp.ContentLength, "ms", time.Since(began).Milliseconds())
 	}
 	r.Response = resp
 	switch resp.StatusCode {

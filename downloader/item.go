@@ -30,7 +30,7 @@ type fileJob struct {
 	mu     sync.Mutex
 	st     fileState
 	h      hash.Hash
-	part   *os.File
+	part   partFile
 	notify chan struct{} // poked when segment data lands, for the hasher
 	// stateSaved is true when a state file may exist on disk.
 	stateSaved bool
@@ -54,8 +54,9 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 		return err
 	}
 	defer j.close()
+	t.conns = j.startConns()
 	e.emit(Event{Type: EventStart, Item: t.key, Filename: t.name, URL: redact(t.item.URL), Size: t.item.Size,
-		Offset: j.st.bytesOnDisk(), Connections: e.connsFor(t.item.Size)})
+		Offset: j.st.bytesOnDisk(), Connections: t.conns})
 
 	refreshed := false
 	var lastErr error
@@ -101,6 +102,10 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 			// The server keeps sending other bytes than the manifest
 			// promises: two fresh tries are enough to call it persistent.
 			limit = min(limit, maxMismatchRetries)
+		}
+		if e.debug {
+			e.opts.Logger.Debug("attempt failed", "file", t.name, "attempt", attempt, "offset", j.progress(),
+				"err", err, "retryable", retryable(err))
 		}
 		if !retryable(err) || attempt > limit {
 			j.checkpoint()
@@ -213,6 +218,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 }
 
 func (e *Engine) markSkipped(t *task, size int64, sum string) {
+	e.learnSize(t, size)
 	t.result.Size, t.result.SHA256, t.result.Skipped = size, sum, true
 }
 
@@ -230,8 +236,17 @@ func HashFile(ctx context.Context, path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// partFile is the open part file: an *os.File, or on unix a bare
+// descriptor that costs fewer system calls.
+type partFile interface {
+	io.ReaderAt
+	io.WriterAt
+	io.Closer
+	Truncate(size int64) error
+}
+
 // hashRange feeds n bytes of f from off into h (to EOF when n < 0).
-func hashRange(ctx context.Context, h hash.Hash, f *os.File, off, n int64) error {
+func hashRange(ctx context.Context, h hash.Hash, f io.ReaderAt, off, n int64) error {
 	if n == 0 {
 		return nil
 	}
@@ -309,8 +324,12 @@ func (j *fileJob) open() error {
 			st = &fresh
 		}
 	}
-	if st.bytesOnDisk() > 0 && st.Validator.empty() && j.t.item.SHA256() == "" {
-		// Nothing would tell a changed representation from the old one.
+	if st.bytesOnDisk() > 0 && st.Validator.ifRange() == "" && j.t.item.SHA256() == "" {
+		// No strong ETag or Last-Modified for If-Range, and no checksum:
+		// nothing would tell a changed representation from the old one,
+		// so a bare Range could splice two versions. Start over. (With a
+		// checksum the resume goes ahead: a splice fails verification,
+		// which discards the part and restarts from zero.)
 		st = &fresh
 	}
 	if st.HashOffset > st.frontier() || st.HashOffset < 0 {
@@ -360,6 +379,21 @@ func (j *fileJob) close() {
 		j.part.Close()
 		j.part = nil
 	}
+}
+
+// startConns is the number of connections the file starts with: its
+// segments when resuming a segmented file, -c K when the size is known
+// and large enough to split at once, else one (Auto and -c K may add
+// segments later; the done event reports the most used).
+func (j *fileJob) startConns() int {
+	if n := len(j.st.Segments); n > 1 {
+		return n
+	}
+	k, size := j.e.opts.Connections, j.t.item.Size
+	if j.st.bytesOnDisk() == 0 && size > 0 && k > 1 {
+		return max(1, int(min(int64(k), size/minSegment)))
+	}
+	return 1
 }
 
 // progress is the number of bytes on disk.

@@ -2,6 +2,7 @@ package downloader
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +37,14 @@ type journal struct {
 	seed maphash.Seed
 	done map[uint64]doneEntry // by hash of the name: small with huge manifests
 	log  *os.File
+	// logBuf holds done records not yet written: with thousands of small
+	// files one write per file is a measurable cost, so records are
+	// written in batches, at most doneFlushDelay after they were added,
+	// and at close. A record lost to kill -9 costs little: the file is in
+	// place, and a re-run re-hashes it against the manifest's checksum
+	// (or, without one, downloads it again).
+	logBuf     []byte
+	flushTimer *time.Timer
 	// existing holds the file IDs that had a part or state file when the
 	// journal was opened; other files start fresh without looking.
 	existing map[string]bool
@@ -204,9 +213,14 @@ func (j *journal) close() error {
 	if j.log == nil {
 		return nil
 	}
+	if j.flushTimer != nil {
+		j.flushTimer.Stop()
+		j.flushTimer = nil
+	}
+	ferr := j.flushLocked()
 	err := j.log.Close()
 	j.log = nil
-	return err
+	return cmp.Or(ferr, err)
 }
 
 // fileID names the part and state files of a target.
@@ -239,14 +253,24 @@ func (j *journal) completed(name string) (doneRecord, bool) {
 	return doneRecord{Name: name, Size: e.size, SHA256: hex.EncodeToString(e.sha[:])}, true
 }
 
-// markDone appends a done record with a single write, so a crash never
-// leaves more than a torn last line.
+// doneFlushDelay is the longest a done record waits in memory;
+// doneFlushSize the batch that is written at once.
+const (
+	doneFlushDelay = 500 * time.Millisecond
+	doneFlushSize  = 32 << 10
+)
+
+// markDone appends a done record. Records are written in batches of whole
+// lines, so a crash never leaves more than a torn last line.
 func (j *journal) markDone(r doneRecord) error {
 	line, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	line = append(line, '\n')
+	return j.appendLine(line)
+}
+
+func (j *journal) appendLine(line []byte) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	// Not added to j.done: within one run a target is claimed once, so
@@ -254,7 +278,30 @@ func (j *journal) markDone(r doneRecord) error {
 	if j.log == nil {
 		return errors.New("journal closed")
 	}
-	if _, err := j.log.Write(line); err != nil {
+	j.logBuf = append(j.logBuf, line...)
+	j.logBuf = append(j.logBuf, '\n')
+	if len(j.logBuf) >= doneFlushSize {
+		return j.flushLocked()
+	}
+	if j.flushTimer == nil {
+		j.flushTimer = time.AfterFunc(doneFlushDelay, func() {
+			j.mu.Lock()
+			defer j.mu.Unlock()
+			j.flushTimer = nil
+			_ = j.flushLocked()
+		})
+	}
+	return nil
+}
+
+// flushLocked writes the pending done records.
+func (j *journal) flushLocked() error {
+	if len(j.logBuf) == 0 || j.log == nil {
+		return nil
+	}
+	_, err := j.log.Write(j.logBuf)
+	j.logBuf = j.logBuf[:0]
+	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
@@ -274,14 +321,7 @@ func (j *journal) forget(name string) {
 
 func (j *journal) markDoneTombstone(name string) error {
 	line, _ := json.Marshal(doneRecord{Name: name, Size: -1})
-	line = append(line, '\n')
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.log == nil {
-		return nil
-	}
-	_, err := j.log.Write(line)
-	return err
+	return j.appendLine(line)
 }
 
 // loadState reads the state of name; nil when there is none or it is

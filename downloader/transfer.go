@@ -34,7 +34,38 @@ const (
 	fastRTT = 5 * time.Millisecond
 	// probeTime is how long Auto watches one connection before deciding.
 	probeTime = time.Second
+	// flushAfter bounds how long received bytes wait in a half-filled
+	// buffer before they are written: large buffers for fast links, but on
+	// a slow one what has arrived reaches the part file (and so can be
+	// checkpointed and survives kill -9) promptly.
+	flushAfter = 50 * time.Millisecond
 )
+
+// fill reads into b until it is full, the body ends or fails, or bytes
+// have waited flushAfter: a read that returns less than asked drained the
+// socket, so the link is slower than the disk and the buffer is written
+// soon instead of when full.
+func (j *fileJob) fill(guard *stallGuard, body io.Reader, b []byte) (int, error) {
+	n := 0
+	var first time.Time
+	for n < len(b) {
+		m, err := j.read(guard, body, b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if n == 0 || n == len(b) {
+			continue
+		}
+		now := time.Now()
+		if first.IsZero() {
+			first = now
+		} else if now.Sub(first) >= flushAfter {
+			break
+		}
+	}
+	return n, nil
+}
 
 // connsFor is the most connections a file of size may use.
 func (e *Engine) connsFor(size int64) int {
@@ -176,6 +207,7 @@ func (j *fileJob) runSingle(ctx context.Context) error {
 	if total >= 0 && j.t.item.Size > 0 && total != j.t.item.Size {
 		return fmt.Errorf("%w: server has %d bytes, manifest says %d", ErrSizeMismatch, total, j.t.item.Size)
 	}
+	e.learnSize(j.t, total)
 	j.mu.Lock()
 	if off == 0 || j.st.Validator.empty() {
 		j.st.Validator = validator{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
@@ -274,6 +306,7 @@ func (j *fileJob) split(pos int64, n int) bool {
 	}
 	j.st.Segments = segs
 	j.notify = make(chan struct{}, 1)
+	j.t.conns = max(j.t.conns, n)
 	return true
 }
 
@@ -354,12 +387,8 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 		if stop >= 0 && int64(len(buf)) > stop-pos {
 			buf = buf[:stop-pos]
 		}
-		n := 0
-		for n < len(buf) && rerr == nil {
-			var m int
-			m, rerr = j.read(guard, body, buf[n:])
-			n += m
-		}
+		var n int
+		n, rerr = j.fill(guard, body, buf)
 		if n > 0 {
 			toWrite <- chunk{buf: buf[:n], off: pos}
 			pos += int64(n)
@@ -399,12 +428,8 @@ func (j *fileJob) pumpSimple(guard *stallGuard, body io.Reader, off, stop int64)
 		if int64(len(b)) > stop-pos {
 			b = b[:stop-pos]
 		}
-		n := 0
-		for n < len(b) && rerr == nil {
-			var m int
-			m, rerr = j.read(guard, body, b[n:])
-			n += m
-		}
+		var n int
+		n, rerr = j.fill(guard, body, b)
 		if n == 0 {
 			break
 		}
@@ -412,10 +437,15 @@ func (j *fileJob) pumpSimple(guard *stallGuard, body io.Reader, off, stop int64)
 			return fmt.Errorf("write part file: %w", err)
 		}
 		pos += int64(n)
+		// Done counts only bytes written: a checkpoint never claims more
+		// than the part file holds.
 		j.mu.Lock()
 		j.st.Segments[0].Done += int64(n)
 		j.h.Write(b[:n])
 		j.st.HashOffset += int64(n)
+		if rerr == nil && pos < stop {
+			j.maybeCheckpointLocked()
+		}
 		j.mu.Unlock()
 	}
 	return j.endOfBody(rerr, pos)
@@ -434,6 +464,7 @@ func (j *fileJob) endOfBody(rerr error, pos int64) error {
 	case sg.End < 0 && rerr == io.EOF:
 		sg.End = pos
 		j.st.Size = pos
+		j.e.learnSize(j.t, pos) // no length announced: known at the end
 		return nil
 	case sg.End >= 0 && pos >= sg.End:
 		return nil

@@ -294,3 +294,35 @@ func BenchmarkClaim10000(b *testing.B) {
 		}
 	}
 }
+
+// TestTargetsFreshDirectory: in a directory holding nothing but .haul,
+// flat names are claimed without looking at the disk (one system call
+// less per file); anywhere else every claim is still walked, so a symlink
+// at a target is refused.
+func TestTargetsFreshDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, ".haul"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tg := NewTargets(dir)
+	if !tg.fresh {
+		t.Fatal("a directory with only .haul is not seen as fresh")
+	}
+	name, abs, existing, err := tg.ClaimInfo(&Item{Filename: "a.bin", URL: "http://h/a"})
+	if err != nil || name != "a.bin" || abs != filepath.Join(dir, "a.bin") || existing != nil {
+		t.Fatalf("ClaimInfo = %q %q %v %v", name, abs, existing, err)
+	}
+	if _, _, _, err := tg.ClaimInfo(&Item{Filename: "../x", URL: "http://h/x"}); err == nil {
+		t.Error("../x claimed in a fresh directory")
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "link")); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	tg = NewTargets(dir)
+	if tg.fresh {
+		t.Fatal("a directory with a file is seen as fresh")
+	}
+	if _, _, _, err := tg.ClaimInfo(&Item{Filename: "link", URL: "http://h/l"}); err == nil {
+		t.Error("a symlink target was claimed")
+	}
+}

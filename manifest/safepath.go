@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -250,14 +251,31 @@ func SanitizeComponent(s string) string {
 	return out
 }
 
+// FoldName is the form in which target names are compared for
+// duplicates: lower-cased, on every OS. Folding on Linux too is a
+// deliberate choice: a download directory is often copied or archived to
+// macOS or Windows, whose file systems are case-insensitive, where
+// "A.bin" and "a.bin" would overwrite each other; refusing the later
+// item everywhere keeps the result the same on every platform and never
+// loses a file silently (the refused item is reported and exit is 3).
+func FoldName(name string) string { return strings.ToLower(name) }
+
 // Targets assigns items their paths under one output directory and
-// refuses duplicates: the first item to claim a target (compared
-// case-insensitively, since macOS and Windows are) keeps it, later ones get
+// refuses duplicates: the first item to claim a target (compared with
+// FoldName, case-insensitively on every OS) keeps it, later ones get
 // ErrDuplicate. Item IDs must be unique too. Safe for concurrent use, so
 // items can be claimed as they arrive.
 type Targets struct {
 	root    *Root
 	rootErr error
+
+	// fresh is true when the directory held nothing but the state
+	// directory (.haul) when the Targets were made: then a flat name has
+	// nothing on its way to check, and its claim needs no Lstat (with
+	// thousands of small files each system call counts). A file that
+	// appears there later is replaced by the atomic rename, never
+	// followed; nested names are always walked.
+	fresh bool
 
 	mu    sync.Mutex
 	seed  maphash.Seed
@@ -268,7 +286,27 @@ type Targets struct {
 // NewTargets returns the target allocator for dir.
 func NewTargets(dir string) *Targets {
 	root, err := NewRoot(dir)
-	return &Targets{root: root, rootErr: err, seed: maphash.MakeSeed(), names: make(map[uint64]struct{}), ids: make(map[uint64]struct{})}
+	return &Targets{root: root, rootErr: err, fresh: err == nil && onlyState(root.abs), seed: maphash.MakeSeed(),
+		names: make(map[uint64]struct{}), ids: make(map[uint64]struct{})}
+}
+
+// onlyState reports whether dir exists and holds nothing but .haul.
+func onlyState(dir string) bool {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	for _, n := range names {
+		if n != ".haul" {
+			return false
+		}
+	}
+	return true
 }
 
 // Path re-checks a claimed name (SafePath against the same root), e.g.
@@ -309,14 +347,16 @@ func (t *Targets) ClaimInfo(it *Item) (name, abs string, existing fs.FileInfo, e
 	if t.rootErr != nil {
 		return "", "", nil, t.rootErr
 	}
-	abs, existing, err = t.root.PathInfo(name)
-	if err != nil {
+	if clean, cerr := CleanName(name); cerr == nil && t.fresh && !strings.Contains(clean, "/") {
+		// A cleaned, flat name cannot leave the root.
+		abs = filepath.Join(t.root.abs, clean)
+	} else if abs, existing, err = t.root.PathInfo(name); err != nil {
 		return "", "", nil, err
 	}
 	// Only 64-bit hashes are kept, so memory stays small with huge
 	// manifests; a collision (about 1 in 10^10 for 100 000 names) would
 	// refuse an item, never overwrite one.
-	folded := maphash.String(t.seed, strings.ToLower(name))
+	folded := maphash.String(t.seed, FoldName(name))
 	id := maphash.String(t.seed, "id\x00"+it.ID)
 	t.mu.Lock()
 	defer t.mu.Unlock()

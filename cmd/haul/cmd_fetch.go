@@ -60,12 +60,19 @@ concurrency, resume, checksum verification and polite backoff.
 MANIFEST is a path, - for stdin, or an http(s) URL. It is either a haul
 manifest (JSON, version 1) or a plain list of URLs, one per line, each
 optionally followed by whitespace and sha256:<hex>; blank lines and lines
-starting with # are ignored.
+starting with # are ignored. Two items with the same target name are an
+error for the later one; names are compared case-insensitively on every OS
+(A.bin and a.bin collide), so the directory stays intact when copied to
+macOS or Windows.
 
 Partial data and the resume journal live in DIR/.haul/. A file appears under
 its final name only once it is complete and its checksum (when known)
 matches. Re-running the same command after a crash or Ctrl-C continues from
-the bytes already on disk; complete files are skipped.
+the bytes already on disk (Range with If-Range: the strong ETag, else
+Last-Modified, the server sent); complete files are skipped. A file whose
+server sent neither is resumed only when the manifest gives its checksum (a
+mismatch discards it and starts over); without a checksum it restarts from
+zero, because nothing would reveal a file changed between runs.
 
 Items that are still queued or processing are waited for by re-reading the
 manifest from its "self" URL; expired signed URLs (403/410) are refreshed the

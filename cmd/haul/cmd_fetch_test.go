@@ -394,3 +394,22 @@ func TestFetchInterruptedExits130AndResumes(t *testing.T) {
 		t.Fatal("resumed file differs")
 	}
 }
+
+// TestBarShowsEngineRateAndETA: the bar shows the engine's windowed rate
+// and the ETA from it, and no rate of its own: a first frame after a
+// resume (many bytes done at once, no rate yet) must not claim GiB/s.
+func TestBarShowsEngineRateAndETA(t *testing.T) {
+	var buf bytes.Buffer
+	f := newBarFrame(&buf)
+	f.draw(downloader.Event{Type: downloader.EventProgress, Totals: &downloader.Totals{
+		FilesTotal: 1, BytesTotal: 4 << 30, BytesDone: 2 << 30}})
+	if s := buf.String(); strings.Contains(s, "/s") || strings.Contains(s, "ETA") {
+		t.Errorf("first frame shows a rate before the engine has one: %q", s)
+	}
+	buf.Reset()
+	f.draw(downloader.Event{Type: downloader.EventProgress, Totals: &downloader.Totals{
+		FilesTotal: 1, BytesTotal: 4 << 30, BytesDone: 3 << 30, RateBPS: 1 << 20}})
+	if s := buf.String(); !strings.Contains(s, "1.0 MiB/s") || !strings.Contains(s, "ETA 17m4s") || !strings.Contains(s, "3.0 GiB/4.0 GiB") {
+		t.Errorf("frame = %q, want 3.0 GiB/4.0 GiB, 1.0 MiB/s and ETA 17m4s", s)
+	}
+}

@@ -259,10 +259,13 @@ func loadVerifyEntries(target, dirFlag string) ([]verifyEntry, string, error) {
 			return nil, "", withExit(exitUsage, fmt.Errorf("verify %s: %w", path, err))
 		}
 		entries := make([]verifyEntry, 0, len(sums))
+		seen := map[string]bool{}
 		for _, s := range sums {
 			e := verifyEntry{Name: strings.TrimPrefix(s.Name, "./"), SHA256: s.SHA256}
-			if _, err := manifest.CleanName(e.Name); err != nil {
+			if name, err := manifest.CleanName(e.Name); err != nil {
 				e.err = err
+			} else {
+				e.err = duplicate(seen, name)
 			}
 			entries = append(entries, e)
 		}
@@ -273,6 +276,7 @@ func loadVerifyEntries(target, dirFlag string) ([]verifyEntry, string, error) {
 		return nil, "", withExit(exitUsage, fmt.Errorf("verify %s: %w", path, err))
 	}
 	var entries []verifyEntry
+	seen := map[string]bool{}
 	for i := range m.Items {
 		it := &m.Items[i]
 		if it.EffectiveStatus() != manifest.ItemReady {
@@ -282,10 +286,25 @@ func loadVerifyEntries(target, dirFlag string) ([]verifyEntry, string, error) {
 		e := verifyEntry{Name: name, SHA256: it.SHA256(), Size: it.Size, err: err}
 		if err != nil {
 			e.Name = it.Key()
+		} else {
+			e.err = duplicate(seen, name)
 		}
 		entries = append(entries, e)
 	}
 	return entries, dir, nil
+}
+
+// duplicate refuses a later entry for a name already listed, compared
+// like haul fetch compares targets (manifest.FoldName): fetch refused
+// that item, so verify reports it once as an error instead of checking
+// the first item's file twice.
+func duplicate(seen map[string]bool, name string) error {
+	k := manifest.FoldName(name)
+	if seen[k] {
+		return fmt.Errorf("%w %q: an earlier item already uses this name", manifest.ErrDuplicate, name)
+	}
+	seen[k] = true
+	return nil
 }
 
 // journalEntries reads DIR/.haul/done.ndjson, the log haul fetch appends a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/haulhq/haul/manifest"
 )
 
 // TestVerifyDirAfterFetch: haul verify DIR works on a directory filled by
@@ -64,5 +67,44 @@ func TestProblemDetailDecodesJSON(t *testing.T) {
 		if got := problemDetail(strings.NewReader(tc.body)); got != tc.want {
 			t.Errorf("problemDetail(%q) = %q, want %q", tc.body, got, tc.want)
 		}
+	}
+}
+
+// TestVerifyManifestDuplicates: a manifest naming one target twice (also
+// differing only in case, as haul fetch compares them) has its file
+// checked once; the later item is reported as a duplicate, as fetch
+// refused it.
+func TestVerifyManifestDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "ok"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("hello")
+	if err := os.WriteFile(filepath.Join(dir, "ok", "a.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &manifest.Manifest{Version: 1, Items: []manifest.Item{
+		{Filename: "ok/a.bin", URL: "http://127.0.0.1:1/a", Checksum: "sha256:" + sum(data)},
+		{Filename: "ok/a.bin", URL: "http://127.0.0.1:1/a", Checksum: "sha256:" + sum(data)},
+		{Filename: "OK/A.bin", URL: "http://127.0.0.1:1/A"},
+	}}
+	path := filepath.Join(dir, "manifest.json")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.NewEncoder(f).Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	code, stdout, _ := runHaul(t, nil, "verify", path)
+	if n := strings.Count(stdout, "OK        ok/a.bin"); n != 1 {
+		t.Errorf("ok/a.bin checked %d times, want once:\n%s", n, stdout)
+	}
+	if strings.Contains(stdout, "UNCHECKED") || strings.Count(stdout, "duplicate target") != 2 {
+		t.Errorf("the later items should be reported as duplicates:\n%s", stdout)
+	}
+	if code != exitPartial {
+		t.Errorf("exit %d, want 3 (fetch refused the duplicates too)", code)
 	}
 }

@@ -130,11 +130,22 @@ func totalsLine(t *downloader.Totals) string {
 	if t.FilesFailed > 0 {
 		fmt.Fprintf(&b, " (%d failed)", t.FilesFailed)
 	}
-	fmt.Fprintf(&b, "  %s", humanBytes(t.BytesDone))
+	b.WriteString("  ")
+	b.WriteString(bytesLine(t))
+	return b.String()
+}
+
+// bytesLine is bytes done (of the total when known), the engine's rate
+// over its sliding window (left out until it has one) and the ETA.
+func bytesLine(t *downloader.Totals) string {
+	var b strings.Builder
+	b.WriteString(humanBytes(t.BytesDone))
 	if t.BytesTotal > 0 {
 		fmt.Fprintf(&b, "/%s", humanBytes(t.BytesTotal))
 	}
-	fmt.Fprintf(&b, "  %s/s", humanBytes(t.RateBPS))
+	if t.RateBPS > 0 {
+		fmt.Fprintf(&b, "  %s/s", humanBytes(t.RateBPS))
+	}
 	if t.RateBPS > 0 && t.BytesTotal > t.BytesDone {
 		eta := time.Duration(float64(t.BytesTotal-t.BytesDone) / float64(t.RateBPS) * float64(time.Second))
 		fmt.Fprintf(&b, "  ETA %s", eta.Round(time.Second))
@@ -169,16 +180,20 @@ func newBarFrame(w io.Writer) *barFrame {
 	return &barFrame{w: w, files: make(map[string]*progressbar.ProgressBar)}
 }
 
+// newBar makes a bar that draws only the description, percentage and
+// bar: progressbar's own rate and ETA average bytes over the time since
+// the bar was made, which counts resumed bytes as if just received (a
+// first rate of GiB/s); the engine's windowed rate and the ETA from it
+// are printed after the bar instead.
 func newBar(max int64, desc string, width int) *progressbar.ProgressBar {
 	return progressbar.NewOptions64(max,
 		progressbar.OptionSetWriter(io.Discard),
 		progressbar.OptionSetDescription(desc),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionUseIECUnits(true),
+		progressbar.OptionShowBytes(false),
 		progressbar.OptionSetWidth(width),
 		progressbar.OptionThrottle(0),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionSetElapsedTime(false),
 	)
 }
 
@@ -212,7 +227,7 @@ func (f *barFrame) draw(ev downloader.Event) {
 	}
 	f.total.Describe(desc)
 	_ = f.total.Set64(t.BytesDone)
-	lines := []string{strings.TrimSpace(f.total.String())}
+	lines := []string{strings.TrimSpace(f.total.String()) + "  " + bytesLine(t)}
 	seen := map[string]bool{}
 	for i, a := range ev.Active {
 		if i >= maxFileBars || a.Size <= 0 {
@@ -225,7 +240,7 @@ func (f *barFrame) draw(ev downloader.Event) {
 			f.files[a.Item] = b
 		}
 		_ = b.Set64(a.Bytes)
-		lines = append(lines, strings.TrimSpace(b.String()))
+		lines = append(lines, strings.TrimSpace(b.String())+"  "+humanBytes(a.Bytes)+"/"+humanBytes(a.Size))
 	}
 	for k := range f.files {
 		if !seen[k] {

@@ -10,6 +10,8 @@
 # Usage: bench/scale.sh [DURATION]   (default 5s)
 #   ITEMS=10000   assets in the export (the server's cap is 10 000)
 #   RUNS=5        manifest timings per backend
+#   BUDGET=120    seconds to spend creating assets on the first backend; when
+#                 fewer than ITEMS are made, the count made is used for both
 #   HAUL_BIN=path use this binary instead of building one
 # Needs: go, wrk, curl, jq, python3, PostgreSQL server binaries (initdb,
 # postgres; Debian's postgresql package). Results: docs/scale-out.md.
@@ -18,10 +20,11 @@ cd "$(dirname "$0")/.."
 DUR=${1:-5s}
 ITEMS=${ITEMS:-10000}
 RUNS=${RUNS:-5}
+BUDGET=${BUDGET:-120}
 for tool in wrk curl jq python3; do
   command -v "$tool" >/dev/null || { echo "bench/scale.sh: $tool is not installed" >&2; exit 1; }
 done
-PGBIN=$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")
+PGBIN=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")")
 [ -x "$PGBIN/initdb" ] && [ -x "$PGBIN/postgres" ] || {
   echo "bench/scale.sh: PostgreSQL server binaries not found: apt-get install postgresql" >&2; exit 1; }
 
@@ -34,8 +37,12 @@ cleanup() {
   stop_haul
   if [ -n "$PG_PID" ]; then
     kill -INT "$PG_PID" 2>/dev/null || true # fast shutdown
-    for _ in $(seq 100); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do # until it exits (a zombie until waited for)
+      case $(awk '{print $3}' "/proc/$PG_PID/stat" 2>/dev/null) in ""|Z) break ;; esac
+      sleep 0.1
+    done
     kill -KILL "$PG_PID" 2>/dev/null || true
+    wait "$PG_PID" 2>/dev/null || true
   fi
   rm -rf "$WORK"
 }
@@ -74,16 +81,21 @@ done
 as_pg "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT" || { echo "PostgreSQL did not start" >&2; cat "$WORK/pg/postgres.log" >&2; exit 1; }
 DSN="postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=disable"
 
-# Creates N assets tagged "bench", each with the same small content, over a
-# few keep-alive connections. Prints how many were created.
+# Creates up to N assets tagged "bench", each with the same small content,
+# over a few keep-alive connections, stopping after BUDGET seconds. Prints
+# how many were created.
 cat >"$WORK/mkassets.py" <<'PY'
 import http.client, json, sys, threading
-port, key, n, path = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+import time
+port, key, n, path, budget = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+deadline = time.monotonic() + budget
 body = open(path, "rb").read()
 lock, done, errors = threading.Lock(), [0], []
 def worker(ids):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for i in ids:
+        if time.monotonic() > deadline:
+            return
         c.request("POST", "/v1/assets", json.dumps({"filename": "item-%05d.bin" % i, "tags": ["bench"]}),
                   {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
         r = c.getresponse(); data = r.read()
@@ -140,7 +152,9 @@ LUA
 
   echo "== $name: creating $ITEMS assets"
   secs=$SECONDS
-  created=$(python3 "$WORK/mkassets.py" "$port" "$key" "$ITEMS" "$WORK/small.bin")
+  created=$(python3 "$WORK/mkassets.py" "$port" "$key" "$ITEMS" "$WORK/small.bin" "$BUDGET")
+  # The next backend gets the same count (and more time) for a fair comparison.
+  if [ "$created" -lt "$ITEMS" ]; then ITEMS=$created; BUDGET=$((BUDGET * 3)); fi
   echo "   created $created in $((SECONDS - secs)) s"
   # Wait (bounded) until every tagged asset is available.
   for _ in $(seq 600); do
@@ -173,6 +187,7 @@ LUA
   local status5xx
   status5xx=$(grep -cE 'status[=":]+5[0-9]{2}' "$WORK/haul-$name.log" || true)
   echo "   5xx in the access log: $status5xx"
+  grep -E 'level=ERROR|"level":"ERROR"' "$WORK/haul-$name.log" | head -5 || true
   stop_haul
 }
 

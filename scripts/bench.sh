@@ -3,6 +3,7 @@
 #   BENCH=go     only the Go benchmarks (compare runs with benchstat)
 #   BENCH=fetch  only bench/fetch.sh (haul fetch vs aria2c, curl, wget2 from nginx)
 #   BENCH=serve  only bench/serve.sh (haul serve vs nginx with wrk; signing rate)
+#   BENCH=scale  only bench/scale.sh (SQLite vs PostgreSQL end to end with wrk)
 # Results are written to bench-results/ (Go benchmark output, for benchstat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,8 @@ fi
 if [ "$what" = all ] || [ "$what" = serve ]; then
   echo "== bench/serve.sh (see docs/benchmarks-server.md)"
   bash bench/serve.sh
+fi
+if [ "$what" = all ] || [ "$what" = scale ]; then
+  echo "== bench/scale.sh (see docs/scale-out.md)"
+  bash bench/scale.sh
 fi

@@ -35,6 +35,12 @@ type scanVerdict struct {
 // startScan scans an asset in the background.
 func (s *Server) startScan(tenantID, assetID string) {
 	s.goBackground(func(ctx context.Context) {
+		select {
+		case s.scanSlots <- struct{}{}:
+			defer func() { <-s.scanSlots }()
+		case <-ctx.Done():
+			return
+		}
 		for attempt, wait := 0, time.Second; attempt < 4; attempt, wait = attempt+1, wait*4 {
 			err := s.scan(ctx, tenantID, assetID)
 			if err == nil || ctx.Err() != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -169,6 +170,10 @@ type Server struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	// scanSlots bounds the scans (sniffing, external scanner, ffprobe)
+	// running at once, however many uploads arrive together.
+	scanSlots chan struct{}
 }
 
 // NewServer builds the server: it loads (or creates) the URL-signing
@@ -224,6 +229,7 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 	s.routes()
 	s.handler = s.observe(s.unmatched(s.mux))
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.scanSlots = make(chan struct{}, max(2, runtime.NumCPU()))
 	s.signerLoaded = s.now()
 	s.goBackground(s.refreshSigner)
 	s.goBackground(s.expireIdempotencyKeys)

@@ -20,7 +20,11 @@ func (s *Server) wrap(fn apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := fn(w, r); err != nil {
 			p := asProblem(err)
-			if p.Status >= 500 {
+			switch {
+			case p.Status >= 500 && r.Context().Err() != nil:
+				// The client went away mid-request: nothing failed on our side.
+				s.log.InfoContext(r.Context(), "client went away", "err", err, "request_id", RequestID(r.Context()))
+			case p.Status >= 500:
 				s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", RequestID(r.Context()))
 			}
 			writeProblem(w, r, p)

@@ -477,10 +477,12 @@ func (s *Server) handleGrantRedeem() http.Handler {
 			return nil
 		}
 		ip := info(r.Context()).clientIP
-		// WithTx may run the function again (PostgreSQL retries serialization
-		// conflicts), so it reads only what it was given and sets g last.
+		// A conditional row update and event appends: row locks suffice, so
+		// many recipients redeeming one grant at once wait in turn instead
+		// of failing serialization. The function may still run again (on a
+		// deadlock), so it reads only what it was given and sets g last.
 		tokenHash := g.TokenHash
-		err = s.store.WithTx(r.Context(), func(tx store.Tx) error {
+		err = s.store.WithRowLockTx(r.Context(), func(tx store.Tx) error {
 			redeemed, err := tx.RedeemGrant(r.Context(), tokenHash, now)
 			if redeemed != nil {
 				g = redeemed

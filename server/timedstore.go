@@ -79,6 +79,11 @@ func (t timedStore) WithTx(ctx context.Context, fn func(tx store.Tx) error) erro
 	return t.Store.WithTx(ctx, fn)
 }
 
+func (t timedStore) WithRowLockTx(ctx context.Context, fn func(tx store.Tx) error) error {
+	defer t.m.storeOp("transaction")()
+	return t.Store.WithRowLockTx(ctx, fn)
+}
+
 func (t timedStore) Ready(ctx context.Context) error {
 	defer t.m.storeOp("ready")()
 	return t.Store.Ready(ctx)

@@ -47,6 +47,12 @@ type Store interface {
 	// have no effects outside tx. Do not call Store methods inside fn: use
 	// tx, or the calls deadlock (SQLite has one writer).
 	WithTx(ctx context.Context, fn func(tx Tx) error) error
+	// WithRowLockTx is WithTx for functions whose changes are conditional
+	// single-row updates (RedeemGrant) and appends (AppendEvent): they are
+	// correct at READ COMMITTED, where concurrent callers wait for the row
+	// lock instead of failing serialization and retrying. Backends without
+	// isolation levels (SQLite, one writer) run it as WithTx.
+	WithRowLockTx(ctx context.Context, fn func(tx Tx) error) error
 	// Ready reports whether the store answers queries.
 	Ready(ctx context.Context) error
 	// Close releases the store's connections.

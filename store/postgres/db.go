@@ -353,6 +353,13 @@ func (db *DB) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 	return db.write(ctx, func(t *tx) error { return fn(t) })
 }
 
+// WithRowLockTx runs fn in one READ COMMITTED transaction (retried on
+// deadlock), for conditional row updates that must not fail when many
+// callers touch the same row at once.
+func (db *DB) WithRowLockTx(ctx context.Context, fn func(store.Tx) error) error {
+	return db.writeRC(ctx, func(t *tx) error { return fn(t) })
+}
+
 // write1 runs fn in a write transaction and returns its value.
 func write1[T any](ctx context.Context, db *DB, fn func(*tx) (T, error)) (T, error) {
 	var v T

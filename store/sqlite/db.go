@@ -277,6 +277,12 @@ func (db *DB) WithTx(ctx context.Context, fn func(store.Tx) error) error {
 	return db.write(ctx, func(t *tx) error { return fn(t) })
 }
 
+// WithRowLockTx is WithTx: SQLite has one writer, so there is nothing to
+// gain from a weaker isolation level.
+func (db *DB) WithRowLockTx(ctx context.Context, fn func(store.Tx) error) error {
+	return db.WithTx(ctx, fn)
+}
+
 // write1 runs fn in a write transaction and returns its value.
 func write1[T any](ctx context.Context, db *DB, fn func(*tx) (T, error)) (T, error) {
 	var v T

@@ -98,6 +98,42 @@ func testGrantsRedeemConcurrent(t *testing.T, s store.Store) {
 	}
 }
 
+// testGrantsRedeemRowLockTx redeems one grant from a crowd the way the
+// server does, in WithRowLockTx with the event appends: exactly max win,
+// the rest see grant_consumed, and nobody gets any other error (on
+// PostgreSQL a serializable transaction here failed under contention).
+func testGrantsRedeemRowLockTx(t *testing.T, s store.Store) {
+	tn := tenant(t, s, "default")
+	a := asset(t, s, tn.ID, "a")
+	grant(t, s, tn.ID, a.ID, store.GrantLimited, 10, "crowd")
+	var wins atomic.Int32
+	must(t, firstErr(parallel(32, func(int) error {
+		err := s.WithRowLockTx(ctx(t), func(tx store.Tx) error {
+			g, err := tx.RedeemGrant(ctx(t), "crowd", t0.Add(time.Minute))
+			if err != nil {
+				return err
+			}
+			return tx.AppendEvent(ctx(t), &store.Event{TenantID: g.TenantID, Type: store.EventGrantAccessed, Data: []byte(`{}`)})
+		})
+		switch store.ErrorCode(err) {
+		case "":
+			wins.Add(1)
+		case store.EGRANTCONSUMED:
+		default:
+			return err
+		}
+		return nil
+	})))
+	if wins.Load() != 10 {
+		t.Fatalf("%d redemptions of a 10-download grant succeeded", wins.Load())
+	}
+	evs, _, err := s.ListEvents(ctx(t), tn.ID, store.EventFilter{Type: store.EventGrantAccessed, Page: store.Page{Limit: 100}})
+	must(t, err)
+	if len(evs) != 10 {
+		t.Fatalf("%d grant.accessed events, want 10", len(evs))
+	}
+}
+
 func testGrantsLimitedAndRenewable(t *testing.T, s store.Store) {
 	tn := tenant(t, s, "default")
 	other := tenant(t, s, "other")

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"ExportsCompleteOnce", testExportsCompleteOnce},
 		{"GrantsOneTime", testGrantsOneTime},
 		{"GrantsRedeemConcurrent", testGrantsRedeemConcurrent},
+		{"GrantsRedeemRowLockTx", testGrantsRedeemRowLockTx},
 		{"GrantsLimitedAndRenewable", testGrantsLimitedAndRenewable},
 		{"GrantsRevokeAndExpire", testGrantsRevokeAndExpire},
 		{"GrantsList", testGrantsList},

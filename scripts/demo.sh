@@ -35,6 +35,12 @@ echo "==> haul export --tag demo --format $format -o $out"
 
 echo "==> sha256sum -c"
 (cd "$out" && sha256sum -c SHA256SUMS)
+
+if command -v ffmpeg >/dev/null && [ -f testdata/media/sample.mp4 ]; then
+  video=$("$haul" upload --title "Demo video" testdata/media/sample.mp4 | head -n 1)
+  echo "==> haul get $video --format mp4_480p (a rendition made by ffmpeg through the job queue)"
+  "$haul" get "$video" --format mp4_480p -o "$out/renditions"
+fi
 echo
 echo "Files landed in $out:"
 ls -l "$out"

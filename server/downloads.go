@@ -242,6 +242,14 @@ func (s *Server) handleDownloadCreate() http.Handler {
 		if a.State == store.AssetDeleted {
 			return Errorf(CodeNotFound, "no asset %q", a.ID)
 		}
+		if awaitingScan(a) && s.knownFormat(req.Format) {
+			// Which formats apply is known once the scan has probed the
+			// media: until then the answer is "not ready, retry".
+			if err := checkRights(a, req.Format, s.now()); err != nil {
+				return err
+			}
+			return checkAvailable(a)
+		}
 		if err := s.checkFormat(a, req.Format); err != nil {
 			return err
 		}

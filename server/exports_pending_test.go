@@ -107,3 +107,32 @@ func TestDownloadWhileScanningSaysRetryAfter(t *testing.T) {
 	e.waitState(e.admin, id)
 	e.want(e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "original"}), http.StatusOK)
 }
+
+// A rendition asked for while the asset is still scanned is "not ready,
+// retry" (which formats apply is known once the media is probed), not
+// 422 unsupported_format; a format the server has no preset for stays 422.
+func TestRenditionWhileScanningIsNotReady(t *testing.T) {
+	gate := filepath.Join(t.TempDir(), "open")
+	e := newEnv(t, func(d *Deps) {
+		d.Renditions = thumbRenditions{st: d.Store}
+		d.Config.ScanCommand = `while [ ! -e ` + gate + ` ]; do sleep 0.05; done`
+	})
+	r := e.do("POST", "/v1/assets", e.admin, map[string]any{"title": "Clip", "filename": "clip.txt"})
+	e.want(r, http.StatusCreated)
+	a := r.obj()
+	id := a["id"].(string)
+	e.want(e.do("PUT", a["upload_url"].(string), e.admin, []byte("source")), http.StatusOK)
+
+	r = e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "thumbnail_jpg"})
+	e.want(r, http.StatusConflict, CodeNotReady)
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatalf("no Retry-After while scanning: %v", r.Header)
+	}
+	e.want(e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "no_such_preset"}), http.StatusUnprocessableEntity, CodeUnsupportedFormat)
+
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(e.admin, id)
+	e.want(e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "thumbnail_jpg"}), http.StatusAccepted)
+}

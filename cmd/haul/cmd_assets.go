@@ -97,19 +97,11 @@ func runAssetsList(ctx context.Context, opts *assetsListOptions) error {
 	if err != nil {
 		return err
 	}
-	assets := []client.Asset{}
 	lo := client.AssetListOptions{Tag: opts.Tag}
-	if opts.Limit > 0 {
-		lo.Limit = min(opts.Limit, 1000)
-	}
-	for a, err := range c.ListAssets(ctx, lo) {
-		if err != nil {
-			return apiFailure(fmt.Errorf("list assets: %w", err), "")
-		}
-		assets = append(assets, a)
-		if opts.Limit > 0 && len(assets) >= opts.Limit {
-			break
-		}
+	lo.Limit = pageSize(opts.Limit)
+	assets, err := collect(c.ListAssets(ctx, lo), opts.Limit, "list assets")
+	if err != nil {
+		return err
 	}
 	if opts.JSON {
 		return writeJSONIndent(opts.IO.Out, assets)

@@ -71,19 +71,11 @@ func runEvents(ctx context.Context, opts *eventsOptions) error {
 	if opts.Follow {
 		return followEvents(ctx, c, opts)
 	}
-	events := []client.Event{}
 	lo := client.EventListOptions{After: opts.After, Type: opts.Type}
-	if opts.Limit > 0 {
-		lo.Limit = min(opts.Limit, 1000)
-	}
-	for ev, err := range c.ListEvents(ctx, lo) {
-		if err != nil {
-			return apiFailure(fmt.Errorf("list events: %w", err), "")
-		}
-		events = append(events, ev)
-		if opts.Limit > 0 && len(events) >= opts.Limit {
-			break
-		}
+	lo.Limit = pageSize(opts.Limit)
+	events, err := collect(c.ListEvents(ctx, lo), opts.Limit, "list events")
+	if err != nil {
+		return err
 	}
 	if opts.JSON {
 		return writeJSONIndent(opts.IO.Out, events)

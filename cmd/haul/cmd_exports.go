@@ -56,19 +56,9 @@ func runExportsList(ctx context.Context, opts *exportsListOptions) error {
 	if err != nil {
 		return err
 	}
-	exports := []client.Export{}
-	lo := client.ListOptions{}
-	if opts.Limit > 0 {
-		lo.Limit = min(opts.Limit, 1000)
-	}
-	for e, err := range c.ListExports(ctx, lo) {
-		if err != nil {
-			return apiFailure(fmt.Errorf("list exports: %w", err), "")
-		}
-		exports = append(exports, e)
-		if opts.Limit > 0 && len(exports) >= opts.Limit {
-			break
-		}
+	exports, err := collect(c.ListExports(ctx, client.ListOptions{Limit: pageSize(opts.Limit)}), opts.Limit, "list exports")
+	if err != nil {
+		return err
 	}
 	if opts.JSON {
 		return writeJSONIndent(opts.IO.Out, exports)

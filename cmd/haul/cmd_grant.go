@@ -289,19 +289,11 @@ func runGrantList(ctx context.Context, opts *grantListOptions) error {
 	if err != nil {
 		return err
 	}
-	grants := []client.Grant{}
 	lo := client.GrantListOptions{AssetID: opts.AssetID}
-	if opts.Limit > 0 {
-		lo.Limit = min(opts.Limit, 1000)
-	}
-	for g, err := range c.ListGrants(ctx, lo) {
-		if err != nil {
-			return apiFailure(fmt.Errorf("list grants: %w", err), "")
-		}
-		grants = append(grants, g)
-		if opts.Limit > 0 && len(grants) >= opts.Limit {
-			break
-		}
+	lo.Limit = pageSize(opts.Limit)
+	grants, err := collect(c.ListGrants(ctx, lo), opts.Limit, "list grants")
+	if err != nil {
+		return err
 	}
 	if opts.JSON {
 		return writeJSONIndent(opts.IO.Out, grants)

@@ -281,19 +281,9 @@ func runWebhookDeliveries(ctx context.Context, opts *webhookDeliveriesOptions) e
 	if err != nil {
 		return err
 	}
-	atts := []client.Delivery{}
-	lo := client.ListOptions{}
-	if opts.Limit > 0 {
-		lo.Limit = min(opts.Limit, 1000)
-	}
-	for a, err := range c.ListDeliveries(ctx, opts.ID, lo) {
-		if err != nil {
-			return apiFailure(fmt.Errorf("deliveries of %s: %w", opts.ID, err), "")
-		}
-		atts = append(atts, a)
-		if opts.Limit > 0 && len(atts) >= opts.Limit {
-			break
-		}
+	atts, err := collect(c.ListDeliveries(ctx, opts.ID, client.ListOptions{Limit: pageSize(opts.Limit)}), opts.Limit, "deliveries of "+opts.ID)
+	if err != nil {
+		return err
 	}
 	if opts.JSON {
 		return writeJSONIndent(opts.IO.Out, atts)

@@ -58,7 +58,7 @@ type Engine struct {
 	filesTotal, filesDone, filesSkipped, filesFailed atomic.Int64
 	bytesTotal, bytesFinished, bytesReceived         atomic.Int64
 	meter                                            rateMeter
-	bufs, smallBufs                                  sync.Pool
+	bufs, smallBufs, pipeBufs                        sync.Pool
 }
 
 // task is one item moving through the engine.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +19,12 @@ const (
 	bufSize = 512 << 10
 	// smallBufSize is the buffer for small files.
 	smallBufSize = 64 << 10
+	// pipeBufSize is the unit of a pipelined copy: large, so that the
+	// hand-offs between its goroutines are few.
+	pipeBufSize = 2 << 20
 	// pipelineDepth buffers are in flight per file between the reader,
 	// the writer and the hasher.
-	pipelineDepth = 4
+	pipelineDepth = 2
 	// pipelineMin: bodies known to be shorter are copied in one goroutine.
 	pipelineMin = 2 << 20
 	// autoMinSize: Auto considers segments only for files this large.
@@ -310,11 +314,15 @@ func (j *fileJob) split(pos int64, n int) bool {
 	return true
 }
 
-// pump copies body into the part file from off on, hashing in order. The
-// reader, the writer and the hasher run in parallel on a few large buffers;
-// short bodies are copied in one goroutine. onSplit is called between reads
-// with the position reached; when it returns true the stream stops at the
-// end of the first segment.
+// pump copies body into the part file from off on, hashing in order.
+// Short bodies are copied in one goroutine (pumpSimple). A long body is
+// pipelined (a reader, a writer and a hasher on a couple of large buffers)
+// only when the file has cores to itself: while other files are in flight,
+// they already keep the cores busy, and each hand-off between goroutines
+// would add a wake-up on another core (costly on virtual machines) without
+// adding parallelism; then one goroutine reads, writes and hashes in turn.
+// onSplit is called between reads with the position reached; when it
+// returns true the stream stops at the end of the first segment.
 func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit func(int64) bool) error {
 	e := j.e
 	end := func() int64 {
@@ -324,6 +332,9 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	}
 	if stop := end(); stop >= 0 && stop-off <= pipelineMin {
 		return j.pumpSimple(guard, body, off, stop)
+	}
+	if !e.mayPipeline() {
+		return j.pumpSerial(guard, body, off, end, onSplit)
 	}
 
 	var failed atomic.Pointer[error]
@@ -336,7 +347,7 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	}
 	free := make(chan []byte, pipelineDepth)
 	for range pipelineDepth {
-		free <- e.getBuf()
+		free <- e.getPipeBuf()
 	}
 	toWrite := make(chan chunk, pipelineDepth)
 	toHash := make(chan chunk, pipelineDepth)
@@ -345,12 +356,8 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 		defer close(toHash)
 		for c := range toWrite {
 			if failed.Load() == nil {
-				if _, err := j.part.WriteAt(c.buf, c.off); err != nil {
-					fail(fmt.Errorf("write part file: %w", err))
-				} else {
-					j.mu.Lock()
-					j.st.Segments[0].Done += int64(len(c.buf))
-					j.mu.Unlock()
+				if err := j.writeChunk(c.buf, c.off); err != nil {
+					fail(err)
 				}
 			}
 			toHash <- c
@@ -359,11 +366,7 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	wg.Go(func() {
 		for c := range toHash {
 			if failed.Load() == nil {
-				j.mu.Lock()
-				j.h.Write(c.buf)
-				j.st.HashOffset += int64(len(c.buf))
-				j.maybeCheckpointLocked()
-				j.mu.Unlock()
+				j.hashChunk(c.buf, true)
 			}
 			free <- c.buf[:cap(c.buf)]
 		}
@@ -403,12 +406,70 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	wg.Wait()
 	close(free)
 	for b := range free {
-		e.putBuf(b)
+		e.putPipeBuf(b)
 	}
 	if p := failed.Load(); p != nil {
 		return *p
 	}
 	return j.endOfBody(rerr, pos)
+}
+
+// pumpSerial is pump in one goroutine: read, write and hash in turn, with
+// the same end tracking and split hook as the pipeline.
+func (j *fileJob) pumpSerial(guard *stallGuard, body io.Reader, off int64, end func() int64, onSplit func(int64) bool) error {
+	buf := j.e.getBuf()
+	defer j.e.putBuf(buf)
+	pos := off
+	var rerr error
+	splitDone := false
+	for rerr == nil {
+		stop := end()
+		if stop >= 0 && pos >= stop {
+			break
+		}
+		b := buf
+		if stop >= 0 && int64(len(b)) > stop-pos {
+			b = b[:stop-pos]
+		}
+		var n int
+		n, rerr = j.fill(guard, body, b)
+		if n > 0 {
+			if err := j.writeChunk(b[:n], pos); err != nil {
+				return err
+			}
+			pos += int64(n)
+			j.hashChunk(b[:n], true)
+		}
+		if !splitDone && rerr == nil && onSplit(pos) {
+			splitDone = true
+		}
+	}
+	return j.endOfBody(rerr, pos)
+}
+
+// writeChunk writes b at off in the part file and counts it as done. Done
+// counts only bytes written, so a checkpoint never claims more than the
+// part file holds.
+func (j *fileJob) writeChunk(b []byte, off int64) error {
+	if _, err := j.part.WriteAt(b, off); err != nil {
+		return fmt.Errorf("write part file: %w", err)
+	}
+	j.mu.Lock()
+	j.st.Segments[0].Done += int64(len(b))
+	j.mu.Unlock()
+	return nil
+}
+
+// hashChunk feeds b, already written, to the running hash, and checkpoints
+// the journal when one is due and checkpoint is set.
+func (j *fileJob) hashChunk(b []byte, checkpoint bool) {
+	j.mu.Lock()
+	j.h.Write(b)
+	j.st.HashOffset += int64(len(b))
+	if checkpoint {
+		j.maybeCheckpointLocked()
+	}
+	j.mu.Unlock()
 }
 
 // pumpSimple is pump for short bodies: read, write and hash in turn.
@@ -433,20 +494,12 @@ func (j *fileJob) pumpSimple(guard *stallGuard, body io.Reader, off, stop int64)
 		if n == 0 {
 			break
 		}
-		if _, err := j.part.WriteAt(b[:n], pos); err != nil {
-			return fmt.Errorf("write part file: %w", err)
+		if err := j.writeChunk(b[:n], pos); err != nil {
+			return err
 		}
 		pos += int64(n)
-		// Done counts only bytes written: a checkpoint never claims more
-		// than the part file holds.
-		j.mu.Lock()
-		j.st.Segments[0].Done += int64(n)
-		j.h.Write(b[:n])
-		j.st.HashOffset += int64(n)
-		if rerr == nil && pos < stop {
-			j.maybeCheckpointLocked()
-		}
-		j.mu.Unlock()
+		// No checkpoint after the last chunk: finalize follows.
+		j.hashChunk(b[:n], rerr == nil && pos < stop)
 	}
 	return j.endOfBody(rerr, pos)
 }
@@ -658,6 +711,37 @@ func (e *Engine) putBuf(b []byte) {
 		return
 	}
 	e.bufs.Put(&b)
+}
+
+// getPipeBuf and putPipeBuf recycle the buffers of pipelined copies.
+func (e *Engine) getPipeBuf() []byte {
+	if b, ok := e.pipeBufs.Get().(*[]byte); ok {
+		return (*b)[:pipeBufSize]
+	}
+	return make([]byte, pipeBufSize)
+}
+
+func (e *Engine) putPipeBuf(b []byte) {
+	if cap(b) < pipeBufSize {
+		return
+	}
+	e.pipeBufs.Put(&b)
+}
+
+// mayPipeline reports whether a long body may be copied by a pipeline of
+// goroutines: only while the files in flight leave at least two cores
+// each, so the pipeline's stages have cores to run on.
+func (e *Engine) mayPipeline() bool {
+	switch e.opts.copyMode {
+	case copySerial:
+		return false
+	case copyPipelined:
+		return true
+	}
+	e.mu.Lock()
+	n := len(e.active)
+	e.mu.Unlock()
+	return 2*n <= runtime.GOMAXPROCS(0)
 }
 
 // getSmallBuf and putSmallBuf recycle buffers for small files.

@@ -242,11 +242,7 @@ func TestCorruptResponseRetriedFromZero(t *testing.T) {
 	it := s.add("c.bin", d)
 	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
 		if n == 1 {
-			bad := append([]byte(nil), f.data...)
-			bad[len(bad)/2] ^= 0xff
-			w.Header().Set("ETag", f.etag)
-			w.Header().Set("Content-Length", fmt.Sprint(len(bad)))
-			w.Write(bad)
+			serveCorrupt(w, f, len(f.data)/2)
 			return true
 		}
 		return false
@@ -972,11 +968,7 @@ func TestLargeFileCopyModes(t *testing.T) {
 					hijackAfter(w, r, f, 3<<20+123)
 					return true
 				case r.URL.Path == "/big1.bin" && n == 1:
-					bad := append([]byte(nil), f.data...)
-					bad[len(bad)-10] ^= 0xff
-					w.Header().Set("ETag", f.etag)
-					w.Header().Set("Content-Length", fmt.Sprint(len(bad)))
-					w.Write(bad)
+					serveCorrupt(w, f, len(f.data)-10)
 					return true
 				}
 				return false

@@ -347,7 +347,7 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	}
 	free := make(chan []byte, pipelineDepth)
 	for range pipelineDepth {
-		free <- e.getPipeBuf()
+		free <- e.pipeBufs.get()
 	}
 	toWrite := make(chan chunk, pipelineDepth)
 	toHash := make(chan chunk, pipelineDepth)
@@ -406,7 +406,7 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	wg.Wait()
 	close(free)
 	for b := range free {
-		e.putPipeBuf(b)
+		e.pipeBufs.put(b)
 	}
 	if p := failed.Load(); p != nil {
 		return *p
@@ -417,8 +417,8 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 // pumpSerial is pump in one goroutine: read, write and hash in turn, with
 // the same end tracking and split hook as the pipeline.
 func (j *fileJob) pumpSerial(guard *stallGuard, body io.Reader, off int64, end func() int64, onSplit func(int64) bool) error {
-	buf := j.e.getBuf()
-	defer j.e.putBuf(buf)
+	buf := j.e.bufs.get()
+	defer j.e.bufs.put(buf)
 	pos := off
 	var rerr error
 	splitDone := false
@@ -476,11 +476,11 @@ func (j *fileJob) hashChunk(b []byte, checkpoint bool) {
 func (j *fileJob) pumpSimple(guard *stallGuard, body io.Reader, off, stop int64) error {
 	var buf []byte
 	if stop-off <= smallBufSize {
-		buf = j.e.getSmallBuf()
-		defer j.e.putSmallBuf(buf)
+		buf = j.e.smallBufs.get()
+		defer j.e.smallBufs.put(buf)
 	} else {
-		buf = j.e.getBuf()
-		defer j.e.putBuf(buf)
+		buf = j.e.bufs.get()
+		defer j.e.bufs.put(buf)
 	}
 	pos := off
 	var rerr error
@@ -584,8 +584,8 @@ func (j *fileJob) runSegmentRange(ctx context.Context, first int) error {
 // continuing when the server sends a shorter range.
 func (j *fileJob) runSegment(ctx context.Context, i int) error {
 	e := j.e
-	buf := e.getBuf()
-	defer e.putBuf(buf)
+	buf := e.bufs.get()
+	defer e.bufs.put(buf)
 	for {
 		j.mu.Lock()
 		sg := j.st.Segments[i]
@@ -657,8 +657,8 @@ func (j *fileJob) segmentOnce(ctx context.Context, i int, url string, from, end,
 // grows, until the whole file is hashed or the segments fail (their error
 // arrives on segErr, which is then refilled for the caller).
 func (j *fileJob) hashFollow(ctx context.Context, segErr chan error) error {
-	buf := j.e.getBuf()
-	defer j.e.putBuf(buf)
+	buf := j.e.bufs.get()
+	defer j.e.bufs.put(buf)
 	segsDone := false
 	for {
 		j.mu.Lock()
@@ -698,36 +698,6 @@ func (j *fileJob) hashFollow(ctx context.Context, segErr chan error) error {
 	}
 }
 
-// getBuf and putBuf recycle the large I/O buffers.
-func (e *Engine) getBuf() []byte {
-	if b, ok := e.bufs.Get().(*[]byte); ok {
-		return (*b)[:bufSize]
-	}
-	return make([]byte, bufSize)
-}
-
-func (e *Engine) putBuf(b []byte) {
-	if cap(b) < bufSize {
-		return
-	}
-	e.bufs.Put(&b)
-}
-
-// getPipeBuf and putPipeBuf recycle the buffers of pipelined copies.
-func (e *Engine) getPipeBuf() []byte {
-	if b, ok := e.pipeBufs.Get().(*[]byte); ok {
-		return (*b)[:pipeBufSize]
-	}
-	return make([]byte, pipeBufSize)
-}
-
-func (e *Engine) putPipeBuf(b []byte) {
-	if cap(b) < pipeBufSize {
-		return
-	}
-	e.pipeBufs.Put(&b)
-}
-
 // mayPipeline reports whether a long body may be copied by a pipeline of
 // goroutines: only while the files in flight leave at least two cores
 // each, so the pipeline's stages have cores to run on.
@@ -744,17 +714,24 @@ func (e *Engine) mayPipeline() bool {
 	return 2*n <= runtime.GOMAXPROCS(0)
 }
 
-// getSmallBuf and putSmallBuf recycle buffers for small files.
-func (e *Engine) getSmallBuf() []byte {
-	if b, ok := e.smallBufs.Get().(*[]byte); ok {
-		return (*b)[:smallBufSize]
-	}
-	return make([]byte, smallBufSize)
+// bufPool recycles byte buffers of one size.
+type bufPool struct {
+	size int
+	pool sync.Pool
 }
 
-func (e *Engine) putSmallBuf(b []byte) {
-	if cap(b) < smallBufSize {
+// get returns a buffer of p.size bytes.
+func (p *bufPool) get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return (*b)[:p.size]
+	}
+	return make([]byte, p.size)
+}
+
+// put hands b back for reuse.
+func (p *bufPool) put(b []byte) {
+	if cap(b) < p.size {
 		return
 	}
-	e.smallBufs.Put(&b)
+	p.pool.Put(&b)
 }

@@ -134,7 +134,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.cond = sync.NewCond(&e.mu)
 	if opts.LimitRate > 0 {
-		e.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(max(opts.LimitRate/4, 64<<10), 4<<20)))
+		// The bucket holds a quarter second of the rate (4 KiB to 4 MiB), so a
+		// low limit is kept from the start, not after a burst.
+		e.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(max(opts.LimitRate/4, 4<<10), 4<<20)))
 	}
 	e.group = &errgroup.Group{}
 	for range opts.Jobs {

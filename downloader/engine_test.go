@@ -588,6 +588,23 @@ func TestLimitRate(t *testing.T) {
 	}
 }
 
+// TestLimitRateLow: a low limit holds from the first byte; the bucket is a
+// quarter second of the rate, not a fixed burst larger than the file.
+func TestLimitRateLow(t *testing.T) {
+	s := newFaultServer(t)
+	d := randomData(24<<10, 18)
+	it := s.add("slow.bin", d)
+	dir := t.TempDir()
+	start := time.Now()
+	sum, _ := runEngine(t, dir, Options{LimitRate: 16 << 10}, it)
+	assertOK(t, sum)
+	assertFile(t, dir, "slow.bin", d)
+	// 24 KiB at 16 KiB/s with a 4 KiB bucket takes at least 1.25 s.
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("took %v for 24 KiB at 16 KiB/s: the limit let a burst through", el)
+	}
+}
+
 func TestIncrementalAdd(t *testing.T) {
 	s := newFaultServer(t)
 	dir := t.TempDir()

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"encoding/json"
@@ -100,13 +100,15 @@ func strs(s []string) []string {
 	return s
 }
 
-// boolCol scans an INTEGER 0/1 column.
+// boolCol scans an INTEGER 0/1 column, or a boolean expression.
 type boolCol struct{ b *bool }
 
 func (c boolCol) Scan(v any) error {
 	switch v := v.(type) {
 	case int64:
 		*c.b = v != 0
+	case bool:
+		*c.b = v
 	case nil:
 		*c.b = false
 	default:

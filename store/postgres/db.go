@@ -31,10 +31,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,20 +198,11 @@ func (db *DB) migrate(ctx context.Context) error {
 		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("postgres: create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	err = sqlstore.ApplyMigrations(migrationFS, func(version, body string) error {
+		return db.applyMigration(ctx, conn, version, body)
+	})
 	if err != nil {
-		return fmt.Errorf("postgres: list migrations: %w", err)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("postgres: read migration %s: %w", version, err)
-		}
-		if err := db.applyMigration(ctx, conn, version, string(body)); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", version, err)
-		}
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }

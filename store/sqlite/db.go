@@ -12,10 +12,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -164,18 +162,8 @@ func (db *DB) migrate(ctx context.Context) error {
 		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("sqlite: list migrations: %w", err)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("sqlite: read migration %s: %w", version, err)
-		}
-		err = db.writeSQL(ctx, func(t *sql.Tx) error {
+	err := sqlstore.ApplyMigrations(migrationFS, func(version, body string) error {
+		return db.writeSQL(ctx, func(t *sql.Tx) error {
 			var n int
 			if err := t.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
 				return err
@@ -183,15 +171,15 @@ func (db *DB) migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			if _, err := t.ExecContext(ctx, string(body)); err != nil {
+			if _, err := t.ExecContext(ctx, body); err != nil {
 				return err
 			}
 			_, err := t.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, db.Now().UnixMicro())
 			return err
 		})
-		if err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", version, err)
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
 }

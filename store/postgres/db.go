@@ -115,7 +115,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
 	db := &DB{sql: sdb, conf: conf, d: newDialect(), Now: time.Now}
 	db.clock = func() time.Time { return db.Now() }
-	db.storeMethods = sqlstore.NewStore(db.rd, db.write, db.writeRC)
+	db.storeMethods = sqlstore.NewStore(db.d, db.clock, rebinder{sdb, db}, db.write, db.writeRC)
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
 		return nil, db.describe(err)
@@ -274,9 +274,6 @@ func (db *DB) rebind(query string) string {
 	db.rebound.Store(query, out)
 	return out
 }
-
-// rd returns the operations on the pool (for single reads).
-func (db *DB) rd() *sqlstore.Tx { return sqlstore.NewTx(db.d, db.clock, rebinder{db.sql, db}) }
 
 // write runs fn in a serializable transaction, again after a
 // serialization failure or deadlock (fn has no effects outside the

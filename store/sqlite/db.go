@@ -97,7 +97,6 @@ func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	db := &DB{path: path, w: w, d: newDialect(), Now: time.Now}
 	db.clock = func() time.Time { return db.Now() }
-	db.storeMethods = sqlstore.NewStore(db.rd, db.write, db.write)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -119,6 +118,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxIdleConns(n)
 	db.r = r
 	db.rc = newStmtCache(r)
+	db.storeMethods = sqlstore.NewStore(db.d, db.clock, poolQuerier{db.rc}, db.write, db.write)
 	return db, nil
 }
 
@@ -183,9 +183,6 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
-
-// rd returns the operations on the read pool (for single reads).
-func (db *DB) rd() *sqlstore.Tx { return sqlstore.NewTx(db.d, db.clock, poolQuerier{db.rc}) }
 
 // write runs fn in a write transaction on the single writer connection.
 func (db *DB) write(ctx context.Context, fn func(*sqlstore.Tx) error) error {

@@ -18,17 +18,17 @@ func (s *Store) CreateTenant(ctx context.Context, tn *store.Tenant) error {
 
 // GetTenant implements store.TenantStore.
 func (s *Store) GetTenant(ctx context.Context, id string) (*store.Tenant, error) {
-	return s.read().GetTenant(ctx, id)
+	return s.rd().GetTenant(ctx, id)
 }
 
 // GetTenantByName implements store.TenantStore.
 func (s *Store) GetTenantByName(ctx context.Context, name string) (*store.Tenant, error) {
-	return s.read().GetTenantByName(ctx, name)
+	return s.rd().GetTenantByName(ctx, name)
 }
 
 // ListTenants implements store.TenantStore.
 func (s *Store) ListTenants(ctx context.Context) ([]*store.Tenant, error) {
-	return s.read().ListTenants(ctx)
+	return s.rd().ListTenants(ctx)
 }
 
 // CreateAPIKey implements store.KeyStore.
@@ -38,12 +38,12 @@ func (s *Store) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 
 // GetAPIKeyByHash implements store.KeyStore.
 func (s *Store) GetAPIKeyByHash(ctx context.Context, hash string) (*store.APIKey, error) {
-	return s.read().GetAPIKeyByHash(ctx, hash)
+	return s.rd().GetAPIKeyByHash(ctx, hash)
 }
 
 // ListAPIKeys implements store.KeyStore.
 func (s *Store) ListAPIKeys(ctx context.Context, tenantID string) ([]*store.APIKey, error) {
-	return s.read().ListAPIKeys(ctx, tenantID)
+	return s.rd().ListAPIKeys(ctx, tenantID)
 }
 
 // RevokeAPIKey implements store.KeyStore.
@@ -58,7 +58,7 @@ func (s *Store) TouchAPIKey(ctx context.Context, id string, now time.Time) error
 
 // GetSetting implements store.SettingStore.
 func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {
-	return s.read().GetSetting(ctx, name)
+	return s.rd().GetSetting(ctx, name)
 }
 
 // PutSetting implements store.SettingStore.
@@ -73,7 +73,7 @@ func (s *Store) PutSettingIfAbsent(ctx context.Context, name string, value []byt
 
 // SigningKeys implements store.SettingStore.
 func (s *Store) SigningKeys(ctx context.Context, now time.Time) ([]store.SigningKey, error) {
-	return s.read().SigningKeys(ctx, now)
+	return s.rd().SigningKeys(ctx, now)
 }
 
 // EnsureSigningKey implements store.SettingStore.
@@ -93,17 +93,17 @@ func (s *Store) CreateAsset(ctx context.Context, a *store.Asset) error {
 
 // GetAsset implements store.AssetStore.
 func (s *Store) GetAsset(ctx context.Context, tenantID, id string) (*store.Asset, error) {
-	return s.read().GetAsset(ctx, tenantID, id)
+	return s.rd().GetAsset(ctx, tenantID, id)
 }
 
 // GetAssets implements store.AssetStore.
 func (s *Store) GetAssets(ctx context.Context, tenantID string, ids []string) ([]*store.Asset, error) {
-	return s.read().GetAssets(ctx, tenantID, ids)
+	return s.rd().GetAssets(ctx, tenantID, ids)
 }
 
 // ListAssets implements store.AssetStore.
 func (s *Store) ListAssets(ctx context.Context, tenantID string, f store.AssetFilter) ([]*store.Asset, string, error) {
-	return s.read().ListAssets(ctx, tenantID, f)
+	return s.rd().ListAssets(ctx, tenantID, f)
 }
 
 // UpdateAsset implements store.AssetStore.
@@ -113,17 +113,17 @@ func (s *Store) UpdateAsset(ctx context.Context, tenantID, id string, now time.T
 
 // ListRetentionDue implements store.AssetStore.
 func (s *Store) ListRetentionDue(ctx context.Context, now time.Time, limit int) ([]*store.Asset, error) {
-	return s.read().ListRetentionDue(ctx, now, limit)
+	return s.rd().ListRetentionDue(ctx, now, limit)
 }
 
 // ListPurgeDue implements store.AssetStore.
 func (s *Store) ListPurgeDue(ctx context.Context, deletedBefore time.Time, limit int) ([]*store.Asset, error) {
-	return s.read().ListPurgeDue(ctx, deletedBefore, limit)
+	return s.rd().ListPurgeDue(ctx, deletedBefore, limit)
 }
 
 // BlobReferenced implements store.AssetStore.
 func (s *Store) BlobReferenced(ctx context.Context, key string) (bool, error) {
-	return s.read().BlobReferenced(ctx, key)
+	return s.rd().BlobReferenced(ctx, key)
 }
 
 // PutRendition implements store.RenditionStore.
@@ -133,17 +133,17 @@ func (s *Store) PutRendition(ctx context.Context, r *store.Rendition) error {
 
 // GetRendition implements store.RenditionStore.
 func (s *Store) GetRendition(ctx context.Context, tenantID, assetID, format string, presetVersion int) (*store.Rendition, error) {
-	return s.read().GetRendition(ctx, tenantID, assetID, format, presetVersion)
+	return s.rd().GetRendition(ctx, tenantID, assetID, format, presetVersion)
 }
 
 // GetRenditionByID implements store.RenditionStore.
 func (s *Store) GetRenditionByID(ctx context.Context, tenantID, id string) (*store.Rendition, error) {
-	return s.read().GetRenditionByID(ctx, tenantID, id)
+	return s.rd().GetRenditionByID(ctx, tenantID, id)
 }
 
 // ListRenditions implements store.RenditionStore.
 func (s *Store) ListRenditions(ctx context.Context, tenantID, assetID string) ([]*store.Rendition, error) {
-	return s.read().ListRenditions(ctx, tenantID, assetID)
+	return s.rd().ListRenditions(ctx, tenantID, assetID)
 }
 
 // touchGranularity is how stale a rendition's LastUsedAt may be before a
@@ -156,7 +156,7 @@ const touchGranularity = time.Minute
 // writes only when the recorded use is older than touchGranularity.
 func (s *Store) TouchRendition(ctx context.Context, id string, now time.Time) error {
 	var last int64
-	err := s.read().q.QueryRowContext(ctx, "SELECT last_used_at FROM renditions WHERE id = ?", id).Scan(&last)
+	err := s.rd().q.QueryRowContext(ctx, "SELECT last_used_at FROM renditions WHERE id = ?", id).Scan(&last)
 	if err == nil && !time.UnixMicro(last).Before(now.Add(-touchGranularity)) {
 		return nil
 	}
@@ -170,7 +170,7 @@ func (s *Store) DeleteRendition(ctx context.Context, tenantID, id string) error 
 
 // ListRenditionsUnusedSince implements store.RenditionStore.
 func (s *Store) ListRenditionsUnusedSince(ctx context.Context, before time.Time, limit int) ([]*store.Rendition, error) {
-	return s.read().ListRenditionsUnusedSince(ctx, before, limit)
+	return s.rd().ListRenditionsUnusedSince(ctx, before, limit)
 }
 
 // CreateJob implements store.JobStore.
@@ -180,12 +180,12 @@ func (s *Store) CreateJob(ctx context.Context, j *store.Job) (*store.Job, bool, 
 
 // GetJob implements store.JobStore.
 func (s *Store) GetJob(ctx context.Context, tenantID, id string) (*store.Job, error) {
-	return s.read().GetJob(ctx, tenantID, id)
+	return s.rd().GetJob(ctx, tenantID, id)
 }
 
 // ListJobs implements store.JobStore.
 func (s *Store) ListJobs(ctx context.Context, tenantID, assetID string) ([]*store.Job, error) {
-	return s.read().ListJobs(ctx, tenantID, assetID)
+	return s.rd().ListJobs(ctx, tenantID, assetID)
 }
 
 // ClaimJob implements store.JobStore.
@@ -215,12 +215,12 @@ func (s *Store) ReleaseJob(ctx context.Context, id, owner string, now time.Time)
 
 // CountJobs implements store.JobStore.
 func (s *Store) CountJobs(ctx context.Context, status store.JobStatus) (int, error) {
-	return s.read().CountJobs(ctx, status)
+	return s.rd().CountJobs(ctx, status)
 }
 
 // ListRecentJobs implements store.JobStore.
 func (s *Store) ListRecentJobs(ctx context.Context, format string, limit int) ([]*store.Job, error) {
-	return s.read().ListRecentJobs(ctx, format, limit)
+	return s.rd().ListRecentJobs(ctx, format, limit)
 }
 
 // CreateExport implements store.ExportStore.
@@ -230,17 +230,17 @@ func (s *Store) CreateExport(ctx context.Context, e *store.Export, items []store
 
 // GetExport implements store.ExportStore.
 func (s *Store) GetExport(ctx context.Context, tenantID, id string) (*store.Export, error) {
-	return s.read().GetExport(ctx, tenantID, id)
+	return s.rd().GetExport(ctx, tenantID, id)
 }
 
 // ListExports implements store.ExportStore.
 func (s *Store) ListExports(ctx context.Context, tenantID string, p store.Page) ([]*store.Export, string, error) {
-	return s.read().ListExports(ctx, tenantID, p)
+	return s.rd().ListExports(ctx, tenantID, p)
 }
 
 // ListExportEntries implements store.ExportStore.
 func (s *Store) ListExportEntries(ctx context.Context, tenantID, exportID string) ([]store.ExportEntry, error) {
-	return s.read().ListExportEntries(ctx, tenantID, exportID)
+	return s.rd().ListExportEntries(ctx, tenantID, exportID)
 }
 
 // UpdateExportItem implements store.ExportStore.
@@ -267,17 +267,17 @@ func (s *Store) CreateGrant(ctx context.Context, g *store.Grant) error {
 
 // GetGrant implements store.GrantStore.
 func (s *Store) GetGrant(ctx context.Context, tenantID, id string) (*store.Grant, error) {
-	return s.read().GetGrant(ctx, tenantID, id)
+	return s.rd().GetGrant(ctx, tenantID, id)
 }
 
 // GetGrantByTokenHash implements store.GrantStore.
 func (s *Store) GetGrantByTokenHash(ctx context.Context, tokenHash string) (*store.Grant, error) {
-	return s.read().GetGrantByTokenHash(ctx, tokenHash)
+	return s.rd().GetGrantByTokenHash(ctx, tokenHash)
 }
 
 // ListGrants implements store.GrantStore.
 func (s *Store) ListGrants(ctx context.Context, tenantID string, f store.GrantFilter) ([]*store.Grant, string, error) {
-	return s.read().ListGrants(ctx, tenantID, f)
+	return s.rd().ListGrants(ctx, tenantID, f)
 }
 
 // RedeemGrant implements store.GrantStore. The grant comes back with a
@@ -321,12 +321,12 @@ func (s *Store) AppendEvent(ctx context.Context, e *store.Event) error {
 
 // GetEvent implements store.EventStore.
 func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*store.Event, error) {
-	return s.read().GetEvent(ctx, tenantID, id)
+	return s.rd().GetEvent(ctx, tenantID, id)
 }
 
 // ListEvents implements store.EventStore.
 func (s *Store) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]*store.Event, string, error) {
-	return s.read().ListEvents(ctx, tenantID, f)
+	return s.rd().ListEvents(ctx, tenantID, f)
 }
 
 // CreateWebhook implements store.WebhookStore.
@@ -336,12 +336,12 @@ func (s *Store) CreateWebhook(ctx context.Context, w *store.WebhookEndpoint) err
 
 // GetWebhook implements store.WebhookStore.
 func (s *Store) GetWebhook(ctx context.Context, tenantID, id string) (*store.WebhookEndpoint, error) {
-	return s.read().GetWebhook(ctx, tenantID, id)
+	return s.rd().GetWebhook(ctx, tenantID, id)
 }
 
 // ListWebhooks implements store.WebhookStore.
 func (s *Store) ListWebhooks(ctx context.Context, tenantID string, p store.Page) ([]*store.WebhookEndpoint, string, error) {
-	return s.read().ListWebhooks(ctx, tenantID, p)
+	return s.rd().ListWebhooks(ctx, tenantID, p)
 }
 
 // DeleteWebhook implements store.WebhookStore.
@@ -368,7 +368,7 @@ func (s *Store) FinishDelivery(ctx context.Context, r store.DeliveryResult) (*st
 
 // ListDeliveryAttempts implements store.WebhookStore.
 func (s *Store) ListDeliveryAttempts(ctx context.Context, tenantID, endpointID string, p store.Page) ([]*store.DeliveryAttempt, string, error) {
-	return s.read().ListDeliveryAttempts(ctx, tenantID, endpointID, p)
+	return s.rd().ListDeliveryAttempts(ctx, tenantID, endpointID, p)
 }
 
 // ReplayWebhook implements store.WebhookStore.
@@ -378,7 +378,7 @@ func (s *Store) ReplayWebhook(ctx context.Context, tenantID, endpointID string, 
 
 // CountDeliveries implements store.WebhookStore.
 func (s *Store) CountDeliveries(ctx context.Context, status store.DeliveryStatus) (int, error) {
-	return s.read().CountDeliveries(ctx, status)
+	return s.rd().CountDeliveries(ctx, status)
 }
 
 // BeginIdempotency implements store.IdempotencyStore.

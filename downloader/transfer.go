@@ -25,6 +25,9 @@ const (
 	// pipelineDepth buffers are in flight per file between the reader,
 	// the writer and the hasher.
 	pipelineDepth = 2
+	// maxPipelines is the most files in flight for which long bodies are
+	// still pipelined.
+	maxPipelines = 4
 	// pipelineMin: bodies known to be shorter are copied in one goroutine.
 	pipelineMin = 2 << 20
 	// autoMinSize: Auto considers segments only for files this large.
@@ -700,7 +703,8 @@ func (j *fileJob) hashFollow(ctx context.Context, segErr chan error) error {
 
 // mayPipeline reports whether a long body may be copied by a pipeline of
 // goroutines: only while the files in flight leave at least two cores
-// each, so the pipeline's stages have cores to run on.
+// each, so the pipeline's stages have cores to run on, and are at most
+// maxPipelines, so its buffers stay a few MiB on a many-core machine.
 func (e *Engine) mayPipeline() bool {
 	switch e.opts.copyMode {
 	case copySerial:
@@ -711,7 +715,7 @@ func (e *Engine) mayPipeline() bool {
 	e.mu.Lock()
 	n := len(e.active)
 	e.mu.Unlock()
-	return 2*n <= runtime.GOMAXPROCS(0)
+	return n <= maxPipelines && 2*n <= runtime.GOMAXPROCS(0)
 }
 
 // bufPool recycles byte buffers of one size.

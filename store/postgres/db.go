@@ -70,7 +70,9 @@ var (
 // under an unexported name.
 type storeMethods = sqlstore.Store
 
-// DB is the PostgreSQL store. It implements store.Store.
+// DB is the PostgreSQL store. It implements store.Store; its data methods
+// (all but Close, Ready, WithTx and WithRowLockTx) are the ones it shares
+// with store/sqlite, run here on the pool or in retried transactions.
 type DB struct {
 	storeMethods
 

@@ -31,7 +31,9 @@ var migrationFS embed.FS
 // under an unexported name.
 type storeMethods = sqlstore.Store
 
-// DB is the SQLite store. It implements store.Store.
+// DB is the SQLite store. It implements store.Store; its data methods
+// (all but Close, Ready, WithTx and WithRowLockTx) are the ones it shares
+// with store/postgres, run here on the read pool or the writer.
 type DB struct {
 	storeMethods
 

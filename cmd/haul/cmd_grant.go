@@ -353,36 +353,7 @@ func runGrantRevoke(ctx context.Context, opts *grantRevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	failed := 0
-	var lastErr error
-	for _, id := range opts.IDs {
-		if err := c.RevokeGrant(ctx, id); err != nil {
-			if client.IsAuth(err) || ctx.Err() != nil {
-				return apiFailure(fmt.Errorf("revoke %s: %w", id, err), "")
-			}
-			failed++
-			lastErr = fmt.Errorf("revoke %s: %w", id, err)
-			if len(opts.IDs) > 1 {
-				fmt.Fprintf(opts.IO.ErrOut, "haul: %v\n", lastErr)
-			}
-			if opts.JSON {
-				_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "revoked": false, "error": err.Error()})
-			}
-			continue
-		}
-		if opts.JSON {
-			_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "revoked": true})
-		} else {
-			fmt.Fprintf(opts.IO.Out, "revoked %s\n", id)
-		}
-	}
-	switch {
-	case failed == 0:
-		return nil
-	case failed == len(opts.IDs) && len(opts.IDs) == 1:
-		return apiFailure(lastErr, "")
-	}
-	return withExit(exitPartial, fmt.Errorf("%d of %d grants not revoked", failed, len(opts.IDs)))
+	return applyEach(ctx, &opts.apiOptions, opts.IDs, bulkAction{Verb: "revoke", Done: "revoked", Noun: "grants", Do: c.RevokeGrant})
 }
 
 // --- renew ---

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 
 	"github.com/haulhq/haul/downloader"
@@ -32,4 +33,16 @@ func failureAdvice(failed []downloader.Result) string {
 		return "the server's files differ from the manifest (size or checksum): get a fresh manifest, then run the same command again"
 	}
 	return "run the same command again to retry the failed items; completed files are kept and partial ones resume"
+}
+
+// listenError explains a failed listen on addr, with what to do about the
+// usual causes: the port is taken, or is privileged.
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen on %s: %w; another process holds the port: stop it or choose another --addr", addr, err)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen on %s: %w; ports below 1024 need privileges: choose a port of 1024 or more with --addr", addr, err)
+	}
+	return fmt.Errorf("listen on %s: %w", addr, err)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,5 +36,19 @@ func TestFailureAdvice(t *testing.T) {
 				t.Errorf("failureAdvice = %q, want it to contain %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestListenErrorAdvice(t *testing.T) {
+	taken := &net.OpError{Op: "listen", Net: "tcp", Err: &os.SyscallError{Syscall: "bind", Err: syscall.EADDRINUSE}}
+	if got := listenError("127.0.0.1:8080", taken).Error(); !strings.Contains(got, "choose another --addr") {
+		t.Errorf("port taken: %q", got)
+	}
+	denied := &net.OpError{Op: "listen", Net: "tcp", Err: &os.SyscallError{Syscall: "bind", Err: syscall.EACCES}}
+	if got := listenError(":80", denied).Error(); !strings.Contains(got, "1024") {
+		t.Errorf("privileged port: %q", got)
+	}
+	if got := listenError("x", errors.New("boom")).Error(); got != "listen on x: boom" {
+		t.Errorf("other: %q", got)
 	}
 }

@@ -267,7 +267,7 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
+		return listenError(opts.Addr, err)
 	}
 	defer ln.Close()
 

@@ -100,6 +100,11 @@ func (sg segment) complete() bool { return sg.End >= 0 && sg.Start+sg.Done >= sg
 type fileState struct {
 	Name      string    `json:"name"`
 	URL       string    `json:"url"`
+	// ResolvedURL is where URL redirected to (a grant link's signed URL),
+	// when elsewhere. Later requests for the file, ranged segments,
+	// retries and resumes go there, so a link that counts downloads is
+	// followed once per file, and a one-time link can be resumed.
+	ResolvedURL string `json:"resolved_url,omitempty"`
 	Size      int64     `json:"size"` // total, 0 when unknown
 	Validator validator `json:"validator"`
 	Segments  []segment `json:"segments"`

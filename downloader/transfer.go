@@ -161,22 +161,31 @@ func changedValidator(old validator, resp *http.Response) bool {
 // upgrading to ranged segments when they pay.
 func (j *fileJob) runSingle(ctx context.Context) error {
 	e := j.e
+	url := j.requestURL()
 	j.mu.Lock()
 	off := j.st.Segments[0].Done
 	val := j.st.Validator
 	size := j.st.Size
-	url := j.t.item.URL
 	j.mu.Unlock()
 
-	if off == 0 && size > 0 && e.opts.Connections > 1 && j.split(0, e.opts.Connections) {
-		// Size known and -c K asked for: ranged segments from the start.
-		return j.runSegments(ctx, 0)
-	}
 	mayRange := e.connsFor(size) > 1
 	rng, ifRange := "", ""
-	if off > 0 {
+	// With -c K and the size known, the first request asks for just the
+	// first segment; the others start once its response is in, so they go
+	// where its URL redirected (a grant link is followed once per file,
+	// not once per segment).
+	firstSeg := int64(0)
+	if off == 0 && size > 0 && e.opts.Connections > 1 {
+		if n := min(int64(e.opts.Connections), size/minSegment); n >= 2 {
+			firstSeg = size / n
+		}
+	}
+	switch {
+	case off > 0:
 		rng, ifRange = fmt.Sprintf("bytes=%d-", off), val.ifRange()
-	} else if mayRange {
+	case firstSeg > 0:
+		rng = fmt.Sprintf("bytes=0-%d", firstSeg-1)
+	case mayRange:
 		rng = "bytes=0-"
 	}
 	guard := j.newStallGuard(ctx)
@@ -215,6 +224,7 @@ func (j *fileJob) runSingle(ctx context.Context) error {
 		return fmt.Errorf("%w: server has %d bytes, manifest says %d", ErrSizeMismatch, total, j.t.item.Size)
 	}
 	e.learnSize(j.t, total)
+	j.noteResolved(resp.Response)
 	j.mu.Lock()
 	if off == 0 || j.st.Validator.empty() {
 		j.st.Validator = validator{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
@@ -259,6 +269,9 @@ func (j *fileJob) runSingle(ctx context.Context) error {
 			return true
 		}
 		return false
+	}
+	if firstSeg > 0 && canSplit {
+		onSplit(off)
 	}
 	err = guard.err(j.pump(guard, resp.Body, off, onSplit))
 	if segErr == nil {
@@ -594,8 +607,8 @@ func (j *fileJob) runSegment(ctx context.Context, i int) error {
 		sg := j.st.Segments[i]
 		val := j.st.Validator
 		size := j.st.Size
-		url := j.t.item.URL
 		j.mu.Unlock()
+		url := j.requestURL()
 		from := sg.Start + sg.Done
 		if from >= sg.End {
 			return nil

@@ -98,16 +98,16 @@ func (sg segment) complete() bool { return sg.End >= 0 && sg.Start+sg.Done >= sg
 // single connection writing sequentially; several mean ranged connections
 // writing into a preallocated part file.
 type fileState struct {
-	Name      string    `json:"name"`
-	URL       string    `json:"url"`
+	Name string `json:"name"`
+	URL  string `json:"url"`
 	// ResolvedURL is where URL redirected to (a grant link's signed URL),
 	// when elsewhere. Later requests for the file, ranged segments,
 	// retries and resumes go there, so a link that counts downloads is
 	// followed once per file, and a one-time link can be resumed.
-	ResolvedURL string `json:"resolved_url,omitempty"`
-	Size      int64     `json:"size"` // total, 0 when unknown
-	Validator validator `json:"validator"`
-	Segments  []segment `json:"segments"`
+	ResolvedURL string    `json:"resolved_url,omitempty"`
+	Size        int64     `json:"size"` // total, 0 when unknown
+	Validator   validator `json:"validator"`
+	Segments    []segment `json:"segments"`
 	// HashOffset is how many leading bytes Hash covers; never more than
 	// the contiguous prefix on disk.
 	HashOffset int64 `json:"hash_offset"`

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	blobfs "github.com/haulhq/haul/blob/fs"
+	"github.com/haulhq/haul/server"
+	"github.com/haulhq/haul/store/sqlite"
+)
+
+// realServer runs haul's API on a SQLite store in a temp dir and returns
+// its URL, its data directory and the bootstrap admin key.
+func realServer(t *testing.T) (url, dataDir, adminKey string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "haul.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	bs, err := blobfs.New(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := server.Bootstrap(ctx, st, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.NewServer(ctx, server.Deps{Store: st, Blobs: bs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		srv.Close()
+	})
+	return ts.URL, dir, key
+}
+
+// runIn runs haul with env as its whole environment.
+func runIn(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	ios, out, errOut := testIO()
+	cfgHome := t.TempDir()
+	full := map[string]string{"XDG_CONFIG_HOME": cfgHome, "HOME": cfgHome}
+	for k, v := range env {
+		full[k] = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := run(ctx, args, func(k string) string { return full[k] }, ios)
+	return code, out.String(), errOut.String()
+}
+
+// TestAdminThroughAPI: SPEC §4 `haul admin tenant create`, `haul admin key
+// create --tenant T --scopes …`. Where no store is at hand (no --data, no
+// --db, nothing in ./haul-data) and a server is configured, the commands go
+// through the server's API; they never create a fresh store in ./haul-data
+// whose tenants and keys no server knows.
+func TestAdminThroughAPI(t *testing.T) {
+	url, dataDir, admin := realServer(t)
+	work := t.TempDir()
+	t.Chdir(work)
+	env := map[string]string{"HAUL_SERVER": url, "HAUL_TOKEN": admin}
+
+	code, out, errOut := runIn(t, env, "admin", "tenant", "create", "acme")
+	if code != 0 || !strings.Contains(out, "created tenant acme") {
+		t.Fatalf("tenant create: exit %d, out %q, err %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(work, "haul-data")); !os.IsNotExist(err) {
+		t.Fatalf("admin through the API made ./haul-data (stat: %v)", err)
+	}
+	if code, _, _ := runIn(t, env, "admin", "tenant", "create", "acme"); code != 1 {
+		t.Errorf("duplicate tenant: exit %d, want 1", code)
+	}
+	code, out, _ = runIn(t, env, "admin", "tenant", "list", "--json")
+	var tenants []tenantOut
+	if code != 0 || json.Unmarshal([]byte(out), &tenants) != nil || len(tenants) != 2 {
+		t.Fatalf("tenant list: exit %d, out %q", code, out)
+	}
+
+	code, out, errOut = runIn(t, env, "admin", "key", "create", "--tenant", "acme", "--scopes", "read,export")
+	key := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(key, "haul_") || strings.Contains(key, "\n") || !strings.Contains(errOut, "shown only once") {
+		t.Fatalf("key create: exit %d, out %q, err %q", code, out, errOut)
+	}
+	// The new key works on the server, in tenant acme.
+	code, out, errOut = runIn(t, map[string]string{"HAUL_SERVER": url, "HAUL_TOKEN": key}, "assets", "list", "--json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("assets list with the new key: exit %d, out %q, err %q", code, out, errOut)
+	}
+	// A key without the admin scope is refused (exit 4).
+	if code, _, errOut := runIn(t, map[string]string{"HAUL_SERVER": url, "HAUL_TOKEN": key}, "admin", "tenant", "create", "other"); code != 4 {
+		t.Errorf("tenant create with a read key: exit %d, want 4 (%s)", code, errOut)
+	}
+
+	code, out, _ = runIn(t, env, "admin", "key", "list", "--tenant", "acme", "--json")
+	var keys []keyOut
+	if code != 0 || json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 1 || keys[0].RevokedAt != nil {
+		t.Fatalf("key list: exit %d, out %q", code, out)
+	}
+	if code, _, errOut := runIn(t, env, "admin", "key", "revoke", keys[0].ID, "--tenant", "acme"); code != 0 {
+		t.Fatalf("key revoke: exit %d: %s", code, errOut)
+	}
+	if code, _, _ := runIn(t, map[string]string{"HAUL_SERVER": url, "HAUL_TOKEN": key}, "assets", "list"); code != 4 {
+		t.Errorf("revoked key still accepted: exit %d", code)
+	}
+
+	// --data still works on the store directly, while the server runs.
+	code, out, errOut = runIn(t, env, "admin", "tenant", "list", "--data", dataDir)
+	if code != 0 || !strings.Contains(out, "acme") {
+		t.Errorf("tenant list --data: exit %d, out %q, err %q", code, out, errOut)
+	}
+	// Neither a store nor a server: a usage error, and still no ./haul-data.
+	code, _, errOut = runIn(t, nil, "admin", "tenant", "create", "lost")
+	if code != 2 || !strings.Contains(errOut, "--data") {
+		t.Errorf("no store, no server: exit %d, err %q; want 2 naming --data", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(work, "haul-data")); !os.IsNotExist(err) {
+		t.Fatalf("admin made ./haul-data (stat: %v)", err)
+	}
+}

@@ -53,6 +53,8 @@ type Asset struct {
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	// DeletedAt is when it was soft-deleted.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+
+	raw json.RawMessage // the server's JSON, see raw.go
 }
 
 // Redistribution levels of Rights.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,11 @@ type adminOptions struct {
 	// directory holds none, and it is not created behind the user's back
 	// (a fresh store there would hold tenants and keys no server knows).
 	NoStore string
+	// NewStoreNotice, when set, is printed on stderr before the default
+	// data directory's store is created.
+	NewStoreNotice string
+	// ErrOut receives NewStoreNotice.
+	ErrOut io.Writer
 }
 
 func newAdminCmd(app *App) *cobra.Command {
@@ -42,14 +48,16 @@ database under --data (the server may be running), or --db.
 
 Without --data and --db, and with no store in ./haul-data, the tenant and
 key commands talk to the server named by --server (or HAUL_SERVER) through
-its API instead, with an admin API key (--token or HAUL_TOKEN).
+its API instead, with an admin API key (--token or HAUL_TOKEN). With no
+server either, they create the store in ./haul-data (for a server to be
+started there) and say so.
 
 API keys are shown once, when made; only their hash is stored.
 
 EXIT STATUS
   0  done
   1  runtime error (no such tenant or key, store unreachable)
-  2  usage error (bad scope, bad tenant name, no store and no server)
+  2  usage error (bad scope, bad tenant name)
   4  the API key was refused (through the API: it needs the admin scope)`,
 		Example: `  haul admin tenant create acme
   haul admin key create --tenant acme --scopes read,export --name ci
@@ -66,7 +74,7 @@ EXIT STATUS
 
 func adminOpts(app *App) adminOptions {
 	cfg := app.Config()
-	opts := adminOptions{Backends: backendOptions{Data: cfg.String("data"), DB: cfg.String("db")}, JSON: cfg.JSON}
+	opts := adminOptions{Backends: backendOptions{Data: cfg.String("data"), DB: cfg.String("db")}, JSON: cfg.JSON, ErrOut: app.IO.ErrOut}
 	if cfg.IsSet("data") || cfg.IsSet("db") {
 		return opts
 	}
@@ -78,7 +86,10 @@ func adminOpts(app *App) adminOptions {
 		opts.NoStore = fmt.Sprintf("this command works on the store, and there is none at %s: pass --data DIR (the server's data directory) or --db URL", opts.Backends.Data)
 		return opts
 	}
-	opts.NoStore = fmt.Sprintf("no haul store at %s: pass --data DIR (the server's data directory), --db URL, or --server URL with an admin API key", opts.Backends.Data)
+	// Neither a store nor a server: make the store, so tenants and keys can
+	// be set up before the first `haul serve` in this directory; say so,
+	// since a server elsewhere would not see them.
+	opts.NewStoreNotice = fmt.Sprintf("haul: no store at %s yet; creating one (a server started with --data %s uses it; to manage a running server elsewhere pass --data DIR, --db URL or --server URL)\n", opts.Backends.Data, opts.Backends.Data)
 	return opts
 }
 
@@ -86,6 +97,9 @@ func adminOpts(app *App) adminOptions {
 func withAdminStore(ctx context.Context, opts adminOptions, fn func(st store.Store) error) error {
 	if opts.NoStore != "" {
 		return usageErrorf("%s", opts.NoStore)
+	}
+	if opts.NewStoreNotice != "" && opts.ErrOut != nil {
+		fmt.Fprint(opts.ErrOut, opts.NewStoreNotice)
 	}
 	st, err := openStore(ctx, opts.Backends)
 	if err != nil {

@@ -66,8 +66,8 @@ func runIn(t *testing.T, env map[string]string, args ...string) (int, string, st
 // TestAdminThroughAPI: SPEC §4 `haul admin tenant create`, `haul admin key
 // create --tenant T --scopes …`. Where no store is at hand (no --data, no
 // --db, nothing in ./haul-data) and a server is configured, the commands go
-// through the server's API; they never create a fresh store in ./haul-data
-// whose tenants and keys no server knows.
+// through the server's API; they no longer create a fresh store in
+// ./haul-data whose tenants and keys the configured server never sees.
 func TestAdminThroughAPI(t *testing.T) {
 	url, dataDir, admin := realServer(t)
 	work := t.TempDir()
@@ -122,12 +122,25 @@ func TestAdminThroughAPI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "acme") {
 		t.Errorf("tenant list --data: exit %d, out %q, err %q", code, out, errOut)
 	}
-	// Neither a store nor a server: a usage error, and still no ./haul-data.
-	code, _, errOut = runIn(t, nil, "admin", "tenant", "create", "lost")
-	if code != 2 || !strings.Contains(errOut, "--data") {
-		t.Errorf("no store, no server: exit %d, err %q; want 2 naming --data", code, errOut)
+	// Neither a store nor a server: the store is made in ./haul-data (for a
+	// server started there later), with a notice on stderr.
+	code, out, errOut = runIn(t, nil, "admin", "tenant", "create", "early")
+	if code != 0 || !strings.Contains(out, "created tenant early") || !strings.Contains(errOut, "creating one") {
+		t.Errorf("no store, no server: exit %d, out %q, err %q", code, out, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(work, "haul-data")); !os.IsNotExist(err) {
-		t.Fatalf("admin made ./haul-data (stat: %v)", err)
+	if _, err := os.Stat(filepath.Join(work, "haul-data", "haul.db")); err != nil {
+		t.Errorf("no store made in ./haul-data: %v", err)
+	}
+	// Now that ./haul-data holds a store, it is used even with a server set.
+	code, out, _ = runIn(t, env, "admin", "tenant", "list")
+	if code != 0 || !strings.Contains(out, "early") || strings.Contains(out, "acme") {
+		t.Errorf("tenant list with ./haul-data present: exit %d, out %q", code, out)
+	}
+	// signing-key rotate works on a store only.
+	if err := os.RemoveAll(filepath.Join(work, "haul-data")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runIn(t, env, "admin", "signing-key", "rotate"); code != 2 || !strings.Contains(errOut, "--data") {
+		t.Errorf("signing-key rotate without a store: exit %d, err %q", code, errOut)
 	}
 }

@@ -14,6 +14,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -131,6 +132,27 @@ func fileKeys(m map[string]any) map[string]any {
 	return out
 }
 
+// ServerURL normalizes a --server value: no trailing slash, and a bare
+// host[:port] gets a scheme, http:// for loopback hosts (a local haul
+// serve) and https:// for any other host, so an API key never goes out in
+// clear text unless the user writes http:// himself.
+func ServerURL(s string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), "/")
+	if s == "" || strings.Contains(s, "://") {
+		return s
+	}
+	host, _, _ := strings.Cut(s, "/")
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.Trim(name, "[]")
+	if ip := net.ParseIP(name); strings.EqualFold(name, "localhost") || (ip != nil && ip.IsLoopback()) {
+		return "http://" + s
+	}
+	return "https://" + s
+}
+
 // EnvVar returns the environment variable that sets key.
 func EnvVar(key string) string { return EnvPrefix + "_" + strings.ToUpper(key) }
 
@@ -235,7 +257,7 @@ func Load(opts Options) (*Config, error) {
 	}
 
 	var err error
-	c.Server = strings.TrimRight(v.GetString("server"), "/")
+	c.Server = ServerURL(v.GetString("server"))
 	c.Token = strings.TrimSpace(v.GetString("token"))
 	if c.JSON, err = c.boolValue("json"); err != nil {
 		return nil, err

@@ -221,3 +221,24 @@ profiles:
 		}
 	}
 }
+
+// TestServerURL: a bare host:port gets http:// on loopback and https://
+// elsewhere; full URLs only lose their trailing slash.
+func TestServerURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                            "",
+		"https://media.example.com/":  "https://media.example.com",
+		"http://10.0.0.5:8080":        "http://10.0.0.5:8080",
+		"127.0.0.1:8080":              "http://127.0.0.1:8080",
+		"localhost:8080/":             "http://localhost:8080",
+		"[::1]:8080":                  "http://[::1]:8080",
+		"localhost":                   "http://localhost",
+		"media.example.com":           "https://media.example.com",
+		"media.example.com:8443/haul": "https://media.example.com:8443/haul",
+		" 10.0.0.5:8080 ":             "https://10.0.0.5:8080",
+	} {
+		if got := ServerURL(in); got != want {
+			t.Errorf("ServerURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 )
 
-// The API objects that `haul … --json` prints (assets, webhooks, webhook
-// delivery attempts) keep the JSON they were decoded from. Encoding one of
+// The API objects that `haul … --json` prints (assets, grants, exports,
+// jobs, webhooks, webhook delivery attempts) keep the JSON they were
+// decoded from. Encoding one of
 // them again gives the server's object unchanged: every member the server
 // sent, nulls as nulls and empty values as sent, also members this client
 // does not model. Objects built in code have no such JSON and encode from
@@ -79,4 +80,64 @@ func (d Delivery) MarshalJSON() ([]byte, error) {
 	}
 	type plain Delivery
 	return json.Marshal(plain(d))
+}
+
+// UnmarshalJSON decodes a grant and keeps its JSON.
+func (g *Grant) UnmarshalJSON(b []byte) error {
+	type plain Grant
+	if err := json.Unmarshal(b, (*plain)(g)); err != nil {
+		return err
+	}
+	g.raw = keepRaw(b)
+	return nil
+}
+
+// MarshalJSON encodes a grant as the server sent it, when it was decoded
+// from the server's JSON.
+func (g Grant) MarshalJSON() ([]byte, error) {
+	if g.raw != nil {
+		return g.raw, nil
+	}
+	type plain Grant
+	return json.Marshal(plain(g))
+}
+
+// UnmarshalJSON decodes an export and keeps its JSON.
+func (e *Export) UnmarshalJSON(b []byte) error {
+	type plain Export
+	if err := json.Unmarshal(b, (*plain)(e)); err != nil {
+		return err
+	}
+	e.raw = keepRaw(b)
+	return nil
+}
+
+// MarshalJSON encodes an export as the server sent it, when it was decoded
+// from the server's JSON.
+func (e Export) MarshalJSON() ([]byte, error) {
+	if e.raw != nil {
+		return e.raw, nil
+	}
+	type plain Export
+	return json.Marshal(plain(e))
+}
+
+// UnmarshalJSON decodes a job and keeps its JSON.
+func (j *Job) UnmarshalJSON(b []byte) error {
+	type plain Job
+	if err := json.Unmarshal(b, (*plain)(j)); err != nil {
+		return err
+	}
+	j.raw = keepRaw(b)
+	return nil
+}
+
+// MarshalJSON encodes a job as the server sent it, when it was decoded
+// from the server's JSON.
+func (j Job) MarshalJSON() ([]byte, error) {
+	if j.raw != nil {
+		return j.raw, nil
+	}
+	type plain Job
+	return json.Marshal(plain(j))
 }

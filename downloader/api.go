@@ -86,6 +86,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// copyMode overrides how long bodies are copied (tests only).
+	copyMode copyMode
 }
 
 // RefreshReason says why the engine asks for a fresh manifest.
@@ -285,3 +288,15 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// copyMode chooses how a long body goes from the socket to the part file.
+type copyMode int
+
+const (
+	// copyAuto pipelines while the files in flight leave cores to spare.
+	copyAuto copyMode = iota
+	// copySerial always reads, writes and hashes in one goroutine.
+	copySerial
+	// copyPipelined always runs the reader, writer and hasher apart.
+	copyPipelined
+)

@@ -58,7 +58,7 @@ type Engine struct {
 	filesTotal, filesDone, filesSkipped, filesFailed atomic.Int64
 	bytesTotal, bytesFinished, bytesReceived         atomic.Int64
 	meter                                            rateMeter
-	bufs, smallBufs                                  sync.Pool
+	bufs, smallBufs, pipeBufs                        *bufPool
 }
 
 // task is one item moving through the engine.
@@ -116,22 +116,27 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		opts:     opts,
-		ctx:      ctx,
-		client:   opts.Client,
-		targets:  manifest.NewTargets(opts.Dir),
-		journal:  j,
-		gates:    newHostGates(opts.Now, opts.Jobs*conns),
-		pending:  make(map[string]*task),
-		active:   make(map[*task]struct{}),
-		open:     make(map[*task]struct{}),
-		pollWake: make(chan struct{}, 1),
-		started:  opts.Now(),
-		debug:    opts.Logger.Enabled(ctx, slog.LevelDebug),
+		opts:      opts,
+		ctx:       ctx,
+		client:    opts.Client,
+		targets:   manifest.NewTargets(opts.Dir),
+		journal:   j,
+		gates:     newHostGates(opts.Now, opts.Jobs*conns),
+		pending:   make(map[string]*task),
+		active:    make(map[*task]struct{}),
+		bufs:      &bufPool{size: bufSize},
+		smallBufs: &bufPool{size: smallBufSize},
+		pipeBufs:  &bufPool{size: pipeBufSize},
+		open:      make(map[*task]struct{}),
+		pollWake:  make(chan struct{}, 1),
+		started:   opts.Now(),
+		debug:     opts.Logger.Enabled(ctx, slog.LevelDebug),
 	}
 	e.cond = sync.NewCond(&e.mu)
 	if opts.LimitRate > 0 {
-		e.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(max(opts.LimitRate/4, 64<<10), 4<<20)))
+		// The bucket holds a quarter second of the rate (4 KiB to 4 MiB), so a
+		// low limit is kept from the start, not after a burst.
+		e.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(max(opts.LimitRate/4, 4<<10), 4<<20)))
 	}
 	e.group = &errgroup.Group{}
 	for range opts.Jobs {

@@ -288,6 +288,9 @@ func fetchOutcome(opts *fetchOptions, sum *downloader.Summary) error {
 			}
 			fmt.Fprintf(opts.IO.ErrOut, "  %s: %v\n", name, r.Err)
 		}
+		if len(failed) > 0 {
+			fmt.Fprintln(opts.IO.ErrOut, "hint:", failureAdvice(failed))
+		}
 	}
 	if len(failed) == 0 {
 		return nil

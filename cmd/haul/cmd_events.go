@@ -57,7 +57,7 @@ EXIT STATUS
 		},
 	}
 	cmd.Flags().StringVarP(&opts.Type, "type", "t", "", "only events of this type, e.g. grant.accessed or delivery")
-	cmd.Flags().StringVar(&opts.After, "after", "", "start after this event id")
+	cmd.Flags().StringVar(&opts.After, "after", "", "start after this event id (evt_…) or RFC 3339 time")
 	cmd.Flags().IntVarP(&opts.Limit, "limit", "L", 100, "at most this many events (0: all); ignored with --follow")
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new events until interrupted")
 	return cmd

@@ -76,7 +76,10 @@ zero, because nothing would reveal a file changed between runs.
 
 Items that are still queued or processing are waited for by re-reading the
 manifest from its "self" URL; expired signed URLs (403/410) are refreshed the
-same way. On 429/503 the whole host is left alone for its Retry-After.
+same way. A URL that redirects, such as a grant link (/g/TOKEN), is followed
+once per file: ranged connections, retries and resumes go where it led, so a
+one-time link is redeemed once and can still be resumed. On 429/503 the
+whole host is left alone for its Retry-After.
 
 Progress: bars on a terminal; plain lines otherwise (one per finished file
 and an aggregate every 5 seconds); --json prints newline-delimited JSON

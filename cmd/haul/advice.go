@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/haulhq/haul/downloader"
@@ -45,4 +46,20 @@ func listenError(addr string, err error) error {
 		return fmt.Errorf("listen on %s: %w; ports below 1024 need privileges: choose a port of 1024 or more with --addr", addr, err)
 	}
 	return fmt.Errorf("listen on %s: %w", addr, err)
+}
+
+// makeOutputDir creates the output directory dir (-o) with its parents.
+// A path that exists but is not a directory is a usage error (exit 2):
+// the flag names a directory, not a file.
+func makeOutputDir(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return usageErrorf("-o %s: not a directory; -o names the directory the files go into", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return usageErrorf("-o %s: a parent is not a directory", dir)
+		}
+		return fmt.Errorf("output directory: %w", err)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -50,5 +51,28 @@ func TestListenErrorAdvice(t *testing.T) {
 	}
 	if got := listenError("x", errors.New("boom")).Error(); got != "listen on x: boom" {
 		t.Errorf("other: %q", got)
+	}
+}
+
+func TestMakeOutputDir(t *testing.T) {
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{file, filepath.Join(file, "sub")} {
+		if err := makeOutputDir(dir); exitCodeOf(err) != exitUsage {
+			t.Errorf("makeOutputDir(%s) = %v (exit %d), want a usage error", dir, err, exitCodeOf(err))
+		}
+	}
+	nested := filepath.Join(root, "a", "b")
+	if err := makeOutputDir(nested); err != nil {
+		t.Fatalf("makeOutputDir(new nested dir) = %v", err)
+	}
+	if fi, err := os.Stat(nested); err != nil || !fi.IsDir() {
+		t.Errorf("%s not created: %v", nested, err)
+	}
+	if err := makeOutputDir(nested); err != nil {
+		t.Errorf("makeOutputDir(existing dir) = %v", err)
 	}
 }

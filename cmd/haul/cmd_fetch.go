@@ -195,8 +195,8 @@ func runFetch(ctx context.Context, opts *fetchOptions) error {
 		return err
 	}
 	defer body.Close()
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return fmt.Errorf("output directory: %w", err)
+	if err := makeOutputDir(opts.Dir); err != nil {
+		return err
 	}
 	sink := newProgressSink(opts.IO, opts.JSON, opts.NoProgress)
 	defer sink.Close()

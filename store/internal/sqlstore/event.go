@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/haulhq/haul/store"
@@ -101,9 +102,11 @@ func (t *Tx) ListEvents(ctx context.Context, tenantID string, f store.EventFilte
 	limit := f.PageLimit()
 	query := "SELECT " + eventCols + " FROM events WHERE tenant_id = ? AND id > ?"
 	args := []any{tenantID, f.After}
-	if f.Type != "" {
-		query += " AND type = ?"
-		args = append(args, f.Type)
+	if len(f.Types) > 0 {
+		query += " AND type IN (?" + strings.Repeat(", ?", len(f.Types)-1) + ")"
+		for _, typ := range f.Types {
+			args = append(args, typ)
+		}
 	}
 	if !f.Since.IsZero() {
 		query += " AND created_at >= ?"

@@ -25,9 +25,9 @@ import (
 
 // serveOptions are the parsed flags of `haul serve`.
 type serveOptions struct {
-	Backends        backendOptions
-	Addr            string
-	PublicURL       string
+	Backends  backendOptions
+	Addr      string
+	PublicURL string
 	// TLSCert and TLSKey, when set, serve HTTPS with this PEM pair.
 	TLSCert, TLSKey string
 	TrustProxy      []string

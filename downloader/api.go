@@ -183,6 +183,9 @@ type Event struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// Skipped is true when a done item was already complete on disk.
 	Skipped bool `json:"skipped,omitempty"`
+	// Replaced is where a different file found at the target was kept:
+	// done.
+	Replaced string `json:"replaced,omitempty"`
 
 	// Totals are the aggregate counters: progress, summary.
 	*Totals `json:",omitempty"`
@@ -243,6 +246,10 @@ type Result struct {
 	SHA256 string
 	// Skipped is true when the file was already complete.
 	Skipped bool
+	// Replaced is where a different file that stood at the target name,
+	// not one this directory's journal knows, was moved before the
+	// download took its place (a path under Dir/.haul/replaced/), or "".
+	Replaced string
 	// Err is nil on success.
 	Err error
 }

@@ -75,6 +75,9 @@ type task struct {
 	result   Result
 	finished bool        // guarded by Engine.mu
 	existing fs.FileInfo // the target as found when claimed, nil when absent
+	// keepExisting: the file found at the target is not one the journal
+	// knows; it is moved aside, not overwritten, when the download lands.
+	keepExisting bool
 }
 
 // New starts an engine. Its workers stop when ctx is cancelled; Wait then
@@ -317,7 +320,7 @@ func (e *Engine) finish(t *task, err error) {
 		}
 		e.bytesFinished.Add(t.result.Size)
 		e.emit(Event{Type: EventDone, Item: t.key, Filename: t.name, Path: t.path, Size: t.result.Size,
-			SHA256: t.result.SHA256, Skipped: t.result.Skipped, Connections: t.conns})
+			SHA256: t.result.SHA256, Skipped: t.result.Skipped, Replaced: t.result.Replaced, Connections: t.conns})
 	}
 	e.mu.Lock()
 	t.finished = true

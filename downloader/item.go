@@ -211,7 +211,15 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		e.journal.forget(t.name)
 		return false, nil
 	}
+	if ok {
+		// A file this directory's downloads wrote, now outdated or
+		// changed: the new download replaces it.
+		return false, nil
+	}
+	// A file haul did not put there: unless it is already what the
+	// manifest asks for, it is kept aside when the download lands.
 	if want == "" || (t.item.Size != 0 && fi.Size() != t.item.Size) {
+		t.keepExisting = true
 		return false, nil
 	}
 	sum, err := HashFile(ctx, t.path)
@@ -219,6 +227,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		return false, ctx.Err()
 	}
 	if sum != want {
+		t.keepExisting = true
 		return false, nil
 	}
 	if err := e.journal.markDone(doneRecord{Name: t.name, Size: fi.Size(), SHA256: sum, Time: e.opts.Now()}); err != nil {
@@ -584,6 +593,13 @@ func (j *fileJob) finalize() error {
 		return fmt.Errorf("part file: %w", err)
 	}
 	j.part = nil
+	if j.t.keepExisting {
+		kept, err := j.e.journal.keepReplaced(j.t.name, path)
+		if err != nil {
+			return err
+		}
+		j.t.result.Replaced = kept
+	}
 	if err := renameFile(j.e.journal.partPath(j.t.name), path); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}

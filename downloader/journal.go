@@ -369,3 +369,48 @@ func (j *journal) discard(name string) {
 func (j *journal) removeState(name string) {
 	_ = os.Remove(j.statePath(name))
 }
+
+// ReplacedDir is where, under the state directory, files that stood at a
+// target name without being known to the journal are kept when a download
+// takes their place.
+const ReplacedDir = "replaced"
+
+// keepReplaced moves the file at path, the target of name, to
+// .haul/replaced/NAME (NAME.1, NAME.2, … when taken) and returns where it
+// went, or "" when nothing is at path any more.
+func (j *journal) keepReplaced(name, path string) (string, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	dst := filepath.Join(j.dir, ReplacedDir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", fmt.Errorf("keep the file at %s: %w", name, err)
+	}
+	for i := 0; ; i++ {
+		try := dst
+		if i > 0 {
+			try = fmt.Sprintf("%s.%d", dst, i)
+		}
+		// Link then remove: never overwrites a kept file, and the file is
+		// at one of the two names at every moment.
+		err := os.Link(path, try)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			// No hard links here (some file systems): a rename, after
+			// checking the name is free.
+			if _, serr := os.Lstat(try); serr == nil {
+				continue
+			}
+			if rerr := os.Rename(path, try); rerr != nil {
+				return "", fmt.Errorf("keep the file at %s: %w", name, rerr)
+			}
+			return try, nil
+		}
+		if err := os.Remove(path); err != nil {
+			return "", fmt.Errorf("keep the file at %s: %w", name, err)
+		}
+		return try, nil
+	}
+}

@@ -74,6 +74,11 @@ server sent neither is resumed only when the manifest gives its checksum (a
 mismatch discards it and starts over); without a checksum it restarts from
 zero, because nothing would reveal a file changed between runs.
 
+Nothing already in DIR is lost: a file at a target name that haul did not
+download there is skipped when it matches the manifest's checksum, and
+otherwise moved to DIR/.haul/replaced/ (said on stderr) before the download
+takes its place.
+
 Items that are still queued or processing are waited for by re-reading the
 manifest from its "self" URL; expired signed URLs (403/410) are refreshed the
 same way. A URL that redirects, such as a grant link (/g/TOKEN), is followed

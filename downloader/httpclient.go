@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,7 +76,9 @@ func (e *Engine) get(ctx context.Context, rawURL, rng, ifRange string) (*respons
 		return nil, err
 	}
 	r := &response{gate: gate}
-	var wrote time.Time
+	// Over HTTP/2 the request is written and the response read on two
+	// different goroutines, so the write time crosses between them.
+	var wrote atomic.Int64
 	trace := &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			if a, ok := info.Conn.RemoteAddr().(*net.TCPAddr); ok {
@@ -83,8 +86,12 @@ func (e *Engine) get(ctx context.Context, rawURL, rng, ifRange string) (*respons
 			}
 			gate.waitOpen(ctx)
 		},
-		WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = time.Now() },
-		GotFirstResponseByte: func() { r.rtt = time.Since(wrote) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
+		GotFirstResponseByte: func() {
+			if w := wrote.Load(); w != 0 {
+				r.rtt = time.Duration(time.Now().UnixNano() - w)
+			}
+		},
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, rawURL, nil)
 	if err != nil {

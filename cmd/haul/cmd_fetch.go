@@ -65,6 +65,12 @@ error for the later one; names are compared case-insensitively on every OS
 (A.bin and a.bin collide), so the directory stays intact when copied to
 macOS or Windows.
 
+A URL that answers with a file rather than a manifest (an attachment, or a
+type that is neither text nor JSON), such as a grant link (/g/TOKEN) or a
+signed download URL, is downloaded as that one file, under the name its
+Content-Disposition offers, from where the link led (a one-time link is
+redeemed once).
+
 Partial data and the resume journal live in DIR/.haul/. A file appears under
 its final name only once it is complete and its checksum (when known)
 matches. Re-running the same command after a crash or Ctrl-C continues from
@@ -98,6 +104,7 @@ EXIT STATUS
   4    authentication or permission refused
   130  interrupted (journal saved; re-run to resume)`,
 		Example: `  haul fetch manifest.json -o downloads
+  haul fetch https://media.example.com/g/3xYq…   # a shared grant link: one file
   haul fetch https://media.example.com/v1/exports/exp_01/manifest -j 16
   curl -s https://example.com/list.txt | haul fetch - -o out --limit-rate 20M
   haul fetch urls.txt -c 4 --retries 3 --json > events.ndjson`,
@@ -342,6 +349,12 @@ func (s *manifestSource) open(ctx context.Context, ref string, stdin io.Reader) 
 		resp, err := s.request(ctx, ref)
 		if err != nil {
 			return nil, "", err
+		}
+		if isFileResponse(resp) {
+			// A link to one file, not a manifest: download that file
+			// from where the link led.
+			resp.Body.Close()
+			return io.NopCloser(bytes.NewReader(fileManifest(resp))), redactURL(ref) + " (one file)", nil
 		}
 		return resp.Body, redactURL(ref), nil
 	default:

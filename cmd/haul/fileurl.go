@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+)
+
+// isFileResponse reports whether a response to what was given as a
+// manifest URL is a file instead (a grant link, a signed download URL, any
+// direct link): it is offered as an attachment, or its media type is
+// neither text nor JSON. Anything that could be a manifest is parsed as one.
+func isFileResponse(resp *http.Response) bool {
+	if disp, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil &&
+		(disp == "attachment" || params["filename"] != "") {
+		return true
+	}
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(mt, "text/"), mt == "application/json", strings.HasSuffix(mt, "+json"),
+		mt == "application/x-ndjson":
+		return false
+	}
+	return true
+}
+
+// fileManifest is a one-item manifest for a file URL: the URL the request
+// ended at (after redirects, so a one-time grant link is not redeemed
+// again), the name the server offers in Content-Disposition (its last path
+// element only) or else the URL's last path element, and the length.
+func fileManifest(resp *http.Response) []byte {
+	final := resp.Request.URL
+	name := dispositionName(resp.Header.Get("Content-Disposition"))
+	if name == "" {
+		name = urlName(final)
+	}
+	item := map[string]any{"filename": name, "url": final.String()}
+	if resp.StatusCode == http.StatusOK && resp.ContentLength > 0 {
+		item["size"] = resp.ContentLength
+	}
+	out, _ := json.Marshal(map[string]any{"version": 1, "status": "ready", "items": []any{item}})
+	return out
+}
+
+// dispositionName is the file name of an RFC 6266 Content-Disposition
+// (filename* preferred; mime decodes it), reduced to its last path element.
+func dispositionName(v string) string {
+	_, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return ""
+	}
+	return baseName(params["filename"])
+}
+
+// urlName is the last element of u's path, unescaped, or "download".
+func urlName(u *url.URL) string {
+	if n := baseName(u.Path); n != "" {
+		return n
+	}
+	return "download"
+}
+
+// baseName keeps the last element of a slash- or backslash-separated path;
+// "", "." and ".." give "".
+func baseName(p string) string {
+	p = path.Base(strings.ReplaceAll(p, `\`, "/"))
+	if p == "." || p == ".." || p == "/" {
+		return ""
+	}
+	return p
+}

@@ -11,27 +11,20 @@ import (
 
 // isFileResponse reports whether a response to what was given as a
 // manifest URL is a file instead (a grant link, a signed download URL, any
-// direct link): it is offered as an attachment, or its media type is
-// neither text nor JSON. Anything that could be a manifest is parsed as one.
+// direct link). The media type decides: text and JSON are read as a
+// manifest (even offered as an attachment: a manifest.json download), any
+// other type is a file; without a usable type, an attachment is a file.
 func isFileResponse(resp *http.Response) bool {
-	if disp, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil &&
-		(disp == "attachment" || params["filename"] != "") {
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil {
+		switch {
+		case strings.HasPrefix(mt, "text/"), mt == "application/json", strings.HasSuffix(mt, "+json"),
+			mt == "application/x-ndjson":
+			return false
+		}
 		return true
 	}
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
-	switch {
-	case strings.HasPrefix(mt, "text/"), mt == "application/json", strings.HasSuffix(mt, "+json"),
-		mt == "application/x-ndjson":
-		return false
-	}
-	return true
+	disp, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
+	return err == nil && (disp == "attachment" || params["filename"] != "")
 }
 
 // fileManifest is a one-item manifest for a file URL: the URL the request

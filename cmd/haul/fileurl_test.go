@@ -20,9 +20,10 @@ func TestIsFileResponse(t *testing.T) {
 		{"", "", false},
 		{"application/octet-stream", "", true},
 		{"video/mp4", "", true},
-		{"text/plain", `attachment; filename="notes.txt"`, true},
-		{"application/json", `attachment; filename="export.json"`, true},
-		{"text/plain", "inline", false},
+		{"text/plain", `attachment; filename="urls.txt"`, false},
+		{"application/json", `attachment; filename="manifest.json"`, false},
+		{"", `attachment; filename="clip.mp4"`, true},
+		{"", "inline", false},
 	} {
 		resp := &http.Response{Header: http.Header{}}
 		if tc.ct != "" {

@@ -65,11 +65,11 @@ error for the later one; names are compared case-insensitively on every OS
 (A.bin and a.bin collide), so the directory stays intact when copied to
 macOS or Windows.
 
-A URL that answers with a file rather than a manifest (a type that is
-neither text nor JSON, or an untyped attachment), such as a grant link (/g/TOKEN) or a
-signed download URL, is downloaded as that one file, under the name its
-Content-Disposition offers, from where the link led (a one-time link is
-redeemed once).
+A URL that answers with a file rather than a manifest (an attachment that
+is not JSON, or a type that is neither text nor JSON), such as a grant link
+(/g/TOKEN) or a signed download URL, is downloaded as that one file, under
+the name its Content-Disposition offers, from where the link led (a
+one-time link is redeemed once).
 
 Partial data and the resume journal live in DIR/.haul/. A file appears under
 its final name only once it is complete and its checksum (when known)

@@ -11,20 +11,20 @@ import (
 
 // isFileResponse reports whether a response to what was given as a
 // manifest URL is a file instead (a grant link, a signed download URL, any
-// direct link). The media type decides: text and JSON are read as a
-// manifest (even offered as an attachment: a manifest.json download), any
-// other type is a file; without a usable type, an attachment is a file.
+// direct link). JSON is read as a manifest, even as an attachment (a
+// manifest.json download); otherwise an attachment is a file, and so is
+// any type but text (a URL list).
 func isFileResponse(resp *http.Response) bool {
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil {
-		switch {
-		case strings.HasPrefix(mt, "text/"), mt == "application/json", strings.HasSuffix(mt, "+json"),
-			mt == "application/x-ndjson":
-			return false
-		}
+	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	known := err == nil
+	if known && (mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "application/x-ndjson") {
+		return false
+	}
+	if disp, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition")); err == nil &&
+		(disp == "attachment" || params["filename"] != "") {
 		return true
 	}
-	disp, params, err := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
-	return err == nil && (disp == "attachment" || params["filename"] != "")
+	return known && !strings.HasPrefix(mt, "text/")
 }
 
 // fileManifest is a one-item manifest for a file URL: the URL the request

@@ -20,7 +20,7 @@ func TestIsFileResponse(t *testing.T) {
 		{"", "", false},
 		{"application/octet-stream", "", true},
 		{"video/mp4", "", true},
-		{"text/plain", `attachment; filename="urls.txt"`, false},
+		{"text/plain", `attachment; filename="notes.txt"`, true},
 		{"application/json", `attachment; filename="manifest.json"`, false},
 		{"", `attachment; filename="clip.mp4"`, true},
 		{"", "inline", false},

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +113,68 @@ type deliveryRecord struct {
 	At        time.Time `json:"at"`
 }
 
+// marshal is json.Marshal(r), byte for byte, without reflection: one is
+// encoded per delivery.
+func (r *deliveryRecord) marshal() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, `{"asset_id":`...)
+	b = appendJSONString(b, r.AssetID)
+	b = append(b, `,"format":`...)
+	b = appendJSONString(b, r.Format)
+	if r.GrantID != "" {
+		b = append(b, `,"grant_id":`...)
+		b = appendJSONString(b, r.GrantID)
+	}
+	if r.Recipient != "" {
+		b = append(b, `,"recipient":`...)
+		b = appendJSONString(b, r.Recipient)
+	}
+	b = append(b, `,"client_ip":`...)
+	b = appendJSONString(b, r.ClientIP)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, r.Bytes, 10)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, r.Size, 10)
+	if r.Range != "" {
+		b = append(b, `,"range":`...)
+		b = appendJSONString(b, r.Range)
+	}
+	b = append(b, `,"complete":`...)
+	b = strconv.AppendBool(b, r.Complete)
+	b = append(b, `,"result":`...)
+	b = appendJSONString(b, r.Result)
+	b = append(b, `,"at":`...)
+	if y := r.At.Year(); r.At.Location() == time.UTC && y >= 0 && y <= 9999 {
+		b = append(b, '"')
+		b = r.At.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	} else {
+		at, err := r.At.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("encode delivery time: %w", err)
+		}
+		b = append(b, at...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as encoding/json writes it: plain printable
+// ASCII as is, anything else (quotes, backslashes, control characters,
+// <, >, &, non-ASCII) through encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // auditHook is the server's own DeliveryHook: it refuses URLs of revoked
 // grants and writes each delivery to the audit log. Records are written in
 // batches by a background writer (one transaction, one fsync, per batch) so
@@ -162,7 +226,7 @@ func (h *auditHook) Delivered(ctx context.Context, d Delivery) {
 			rec.Recipient = g.Recipient
 		}
 	}
-	raw, err := json.Marshal(rec)
+	raw, err := rec.marshal()
 	if err != nil {
 		h.s.log.WarnContext(ctx, "encode delivery record", "err", err)
 		return

@@ -278,13 +278,33 @@ func (h *auditHook) writer(ctx context.Context) {
 }
 
 func (h *auditHook) write(ctx context.Context, evs []store.Event) {
+	err := h.writeTx(ctx, evs)
+	if err == nil {
+		return
+	}
+	if len(evs) == 1 {
+		h.s.log.ErrorContext(ctx, "record delivery in the audit log", "tenant", evs[0].TenantID, "err", err)
+		return
+	}
+	// One bad record must not take the rest of its batch down: write them
+	// one by one, logging each that still fails.
+	h.s.log.WarnContext(ctx, "record deliveries in the audit log: batch failed, writing one by one", "records", len(evs), "err", err)
+	for i := range evs {
+		if err := h.writeTx(ctx, evs[i:i+1]); err != nil {
+			h.s.log.ErrorContext(ctx, "record delivery in the audit log", "tenant", evs[i].TenantID, "err", err)
+		}
+	}
+}
+
+// writeTx appends evs, in order, in one transaction.
+func (h *auditHook) writeTx(ctx context.Context, evs []store.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// The transaction keeps the timeout; its statements get a context
 	// without one, so the SQLite driver does not start a goroutine to
 	// watch for cancellation on each of the batch's inserts.
 	stmtCtx := context.WithoutCancel(ctx)
-	err := h.s.store.WithTx(ctx, func(tx store.Tx) error {
+	return h.s.store.WithTx(ctx, func(tx store.Tx) error {
 		for i := range evs {
 			e := evs[i] // AppendEvent fills ID; a retried fn starts afresh
 			e.ID = ""
@@ -294,7 +314,4 @@ func (h *auditHook) write(ctx context.Context, evs []store.Event) {
 		}
 		return nil
 	})
-	if err != nil {
-		h.s.log.ErrorContext(ctx, "record deliveries in the audit log", "records", len(evs), "err", err)
-	}
 }

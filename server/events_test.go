@@ -1,8 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +164,79 @@ func BenchmarkDeliveryRecordMarshal(b *testing.B) {
 			_, _ = json.Marshal(r)
 		}
 	})
+}
+
+// TestAuditWriterFlushesOnCloseInOrder: deliveries recorded just before
+// Close are all in the audit log after it, in the order they happened,
+// and a record the store refuses is logged without losing the others of
+// its batch.
+func TestAuditWriterFlushesOnCloseInOrder(t *testing.T) {
+	var logs syncBuffer
+	e := newEnvTB(t, func(d *Deps) { d.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	const n = 3*auditBatch + 17
+	const tenant = "ten_audit"
+	for i := range n {
+		d := Delivery{TenantID: tenant, AssetID: "ast_1", Format: FormatOriginal, ClientIP: "127.0.0.1",
+			Status: http.StatusOK, Bytes: int64(i), Size: n, At: time.Now()}
+		if i == 5 {
+			d.TenantID = "" // the store refuses an event without a tenant
+		}
+		e.srv.deliveries.Delivered(context.Background(), d)
+	}
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	after := ""
+	for range 20 {
+		evs, next, err := e.st.ListEvents(context.Background(), tenant, store.EventFilter{Type: EventDelivery, Page: store.Page{After: after, Limit: 1000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			var rec deliveryRecord
+			if err := json.Unmarshal(ev.Data, &rec); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rec.Bytes)
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if len(got) != n-1 {
+		t.Fatalf("%d records after Close, want %d", len(got), n-1)
+	}
+	want := int64(0)
+	for _, b := range got {
+		if want == 5 {
+			want++
+		}
+		if b != want {
+			t.Fatalf("records out of order: got %d where %d was due (%v…)", b, want, got[:min(len(got), 10)])
+		}
+		want++
+	}
+	if out := logs.String(); !strings.Contains(out, "record delivery in the audit log") || !strings.Contains(out, "level=ERROR") {
+		t.Fatalf("refused record not logged as an error; log:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

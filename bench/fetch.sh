@@ -2,7 +2,8 @@
 # Race `haul fetch` (verifying sha256) against aria2c (verifying sha256 via
 # checksum= in its input file), curl --parallel and wget2 (neither verifies)
 # at 8 files at once, on a generated corpus served by nginx on 127.0.0.1
-# from tmpfs. Prints a markdown table: median wall time of RUNS runs, MB/s
+# from tmpfs, beside bench/gofloor (the least a Go program does for the same
+# verified, atomic result). Prints a markdown table: median wall time of RUNS runs, MB/s
 # and peak RSS (from /usr/bin/time).
 #
 # Usage: bench/fetch.sh [SCENARIO...]     scenarios: A B C R (default all)
@@ -29,6 +30,14 @@ if [ ! -x "$HAUL" ]; then
 	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$HAUL" ./cmd/haul
 fi
 HAUL=$(realpath "$HAUL")
+# The Go floor: the least a Go program does for the same verified, atomic
+# result (net/http, sha256, temp name + rename; no journal, retries, gates,
+# progress). Not a peer: it shows what Go itself costs next to curl/wget2.
+GOFLOOR=""
+if command -v go >/dev/null; then
+	GOFLOOR=$(mktemp -d)/gofloor
+	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$GOFLOOR" ./bench/gofloor
+fi
 
 ROOT=$(mktemp -d "$BASE/haul-bench.XXXXXX")
 NGINX_PID=""
@@ -38,6 +47,7 @@ cleanup() {
 		wait "$NGINX_PID" 2>/dev/null || true
 	fi
 	if [ -z "${KEEP:-}" ]; then rm -rf "$ROOT"; else echo "bench: kept $ROOT" >&2; fi
+	if [ -n "$GOFLOOR" ]; then rm -rf "$(dirname "$GOFLOOR")"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -170,6 +180,9 @@ for s in "${SCENARIOS[@]}"; do
 	in="$ROOT/in/$s"
 	race "$s" "haul fetch" yes "$HAUL" fetch "$in/manifest.json" -o . -j 8 --no-progress
 	case $s in R*) continue ;; esac
+	if [ -n "$GOFLOOR" ]; then
+		race "$s" "go floor (bench/gofloor)" yes "$GOFLOOR" -j 8 -o . "$in/manifest.json"
+	fi
 	if command -v aria2c >/dev/null; then
 		race "$s" "aria2c" yes aria2c -i "$in/aria2.txt" -d . -j 8 -x 1 --quiet=true --file-allocation=none \
 			--allow-overwrite=true --auto-file-renaming=false --console-log-level=error --summary-interval=0

@@ -53,6 +53,8 @@ type Asset struct {
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
 	// DeletedAt is when it was soft-deleted.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+
+	raw json.RawMessage // the server's JSON, see raw.go
 }
 
 // Redistribution levels of Rights.
@@ -96,7 +98,9 @@ type UpdateAssetRequest struct {
 	Title *string `json:"title,omitempty"`
 	// Tags replace the tags (an empty, non-nil slice clears them).
 	Tags *[]string `json:"tags,omitempty"`
-	// Rights replace the rights.
+	// Rights replace the rights, whole: members left empty (no allowed
+	// formats, no end) are sent as null so the server's merge patch clears
+	// them.
 	Rights *Rights `json:"rights,omitempty"`
 	// LegalHold sets or clears the legal hold.
 	LegalHold *bool `json:"legal_hold,omitempty"`
@@ -106,19 +110,55 @@ type UpdateAssetRequest struct {
 	ClearRetention bool `json:"-"`
 }
 
-// MarshalJSON writes retention_expires_at as null when ClearRetention is set.
+// MarshalJSON writes retention_expires_at as null when ClearRetention is
+// set, and Rights whole (see wholeRights).
 func (r UpdateAssetRequest) MarshalJSON() ([]byte, error) {
 	type plain UpdateAssetRequest
-	data, err := json.Marshal(plain(r))
-	if err != nil || !r.ClearRetention {
+	p := plain(r)
+	p.Rights = nil
+	data, err := json.Marshal(p)
+	if err != nil || (!r.ClearRetention && r.Rights == nil) {
 		return data, err
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
 	}
-	m["retention_expires_at"] = json.RawMessage("null")
+	if r.ClearRetention {
+		m["retention_expires_at"] = json.RawMessage("null")
+	}
+	if r.Rights != nil {
+		if m["rights"], err = json.Marshal(wholeRights(*r.Rights)); err != nil {
+			return nil, err
+		}
+	}
 	return json.Marshal(m)
+}
+
+// wholeRights is Rights with every member present: the server merges a
+// PATCH's rights into the current ones (RFC 7396), so an empty member must
+// be sent as null to clear it.
+func wholeRights(r Rights) any {
+	return struct {
+		Downloadable   bool       `json:"downloadable"`
+		AllowedFormats []string   `json:"allowed_formats"`
+		AvailableUntil *time.Time `json:"available_until"`
+		Redistribution *string    `json:"redistribution"`
+	}{r.Downloadable, nilIfEmpty(r.AllowedFormats), r.AvailableUntil, nilIfBlank(r.Redistribution)}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func nilIfBlank(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // AssetListOptions filter GET /v1/assets.

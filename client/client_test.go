@@ -785,6 +785,17 @@ func TestUpdateAssetEncoding(t *testing.T) {
 	if string(b) != `{"title":"New"}` {
 		t.Errorf("PATCH body = %s", b)
 	}
+	// Rights go whole: the server merges them (RFC 7396), so cleared
+	// members are sent as null.
+	b, _ = json.Marshal(UpdateAssetRequest{Rights: &Rights{Downloadable: true}})
+	if string(b) != `{"rights":{"downloadable":true,"allowed_formats":null,"available_until":null,"redistribution":null}}` {
+		t.Errorf("PATCH body with cleared rights = %s", b)
+	}
+	until := time.Date(2027, 1, 31, 0, 0, 0, 0, time.UTC)
+	b, _ = json.Marshal(UpdateAssetRequest{Rights: &Rights{AllowedFormats: []string{"original"}, AvailableUntil: &until, Redistribution: "partner"}, ClearRetention: true})
+	if string(b) != `{"retention_expires_at":null,"rights":{"downloadable":false,"allowed_formats":["original"],"available_until":"2027-01-31T00:00:00Z","redistribution":"partner"}}` {
+		t.Errorf("PATCH body with rights = %s", b)
+	}
 }
 
 func TestGrantToken(t *testing.T) {

@@ -169,6 +169,8 @@ type Job struct {
 	CreatedAt  *time.Time `json:"created_at,omitempty"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+
+	raw json.RawMessage // the server's JSON, see raw.go
 }
 
 // Done reports whether the job reached a final state.

@@ -62,6 +62,8 @@ type Export struct {
 	CreatedAt   *time.Time `json:"created_at,omitempty"`
 	UpdatedAt   *time.Time `json:"updated_at,omitempty"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+
+	raw json.RawMessage // the server's JSON, see raw.go
 }
 
 // Finished reports whether every item of the export is ready or failed.

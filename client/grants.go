@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"iter"
 	"net/url"
 	"strings"
@@ -78,6 +79,8 @@ type Grant struct {
 	LastAccessedAt *time.Time `json:"last_accessed_at,omitempty"`
 	// RevokedAt is when it was revoked.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+
+	raw json.RawMessage // the server's JSON, see raw.go
 }
 
 // GrantInfo is what a recipient sees at /g/{token}/info.

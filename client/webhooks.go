@@ -38,6 +38,8 @@ type Webhook struct {
 	// CreatedAt and UpdatedAt are when the webhook was added and changed.
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+
+	raw json.RawMessage // the server's JSON, see raw.go
 }
 
 // Delivery is one attempt to deliver an event to a webhook.
@@ -56,6 +58,8 @@ type Delivery struct {
 	// Response is the start of the receiver's answer.
 	Response  string    `json:"response,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+
+	raw json.RawMessage // the server's JSON, see raw.go
 }
 
 // ReplayRequest is the body of POST /v1/webhooks/{id}/replay.

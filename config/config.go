@@ -14,6 +14,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -104,6 +105,54 @@ func DefaultFile(getenv func(string) string) string {
 // Key turns a flag name into its configuration key.
 func Key(flagName string) string { return strings.ReplaceAll(flagName, "-", "_") }
 
+// fileKeys spells the config file's keys as keys: dashes become
+// underscores, at the top level and inside each profile (profile names
+// stay as written). A key written both ways keeps the underscore one.
+func fileKeys(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, val := range m {
+		if k == "profiles" {
+			if profiles, ok := val.(map[string]any); ok {
+				ps := make(map[string]any, len(profiles))
+				for name, p := range profiles {
+					if pm, ok := p.(map[string]any); ok {
+						p = fileKeys(pm)
+					}
+					ps[name] = p
+				}
+				val = ps
+			}
+		}
+		key := Key(k)
+		if _, dup := out[key]; dup && key != k {
+			continue
+		}
+		out[key] = val
+	}
+	return out
+}
+
+// ServerURL normalizes a --server value: no trailing slash, and a bare
+// host[:port] gets a scheme, http:// for loopback hosts (a local haul
+// serve) and https:// for any other host, so an API key never goes out in
+// clear text unless the user writes http:// himself.
+func ServerURL(s string) string {
+	s = strings.TrimRight(strings.TrimSpace(s), "/")
+	if s == "" || strings.Contains(s, "://") {
+		return s
+	}
+	host, _, _ := strings.Cut(s, "/")
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.Trim(name, "[]")
+	if ip := net.ParseIP(name); strings.EqualFold(name, "localhost") || (ip != nil && ip.IsLoopback()) {
+		return "http://" + s
+	}
+	return "https://" + s
+}
+
 // EnvVar returns the environment variable that sets key.
 func EnvVar(key string) string { return EnvPrefix + "_" + strings.ToUpper(key) }
 
@@ -132,8 +181,16 @@ func Load(opts Options) (*Config, error) {
 			if err := v.ReadConfig(strings.NewReader(string(raw))); err != nil {
 				return nil, fmt.Errorf("%w: config file %s: %s", ErrInvalid, file, yamlMessage(err))
 			}
+			// Keys may be spelled like the flags (rate-limit) or like the
+			// keys (rate_limit); viper only knows the latter.
+			settings := fileKeys(v.AllSettings())
+			v = viper.New()
+			if err := v.MergeConfigMap(settings); err != nil {
+				return nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, file, err)
+			}
+			c.v = v
 			c.File = file
-			c.file = v.AllSettings()
+			c.file = settings
 		case errors.Is(err, os.ErrNotExist) && !explicit:
 			// No config file is fine.
 		default:
@@ -200,7 +257,7 @@ func Load(opts Options) (*Config, error) {
 	}
 
 	var err error
-	c.Server = strings.TrimRight(v.GetString("server"), "/")
+	c.Server = ServerURL(v.GetString("server"))
 	c.Token = strings.TrimSpace(v.GetString("token"))
 	if c.JSON, err = c.boolValue("json"); err != nil {
 		return nil, err

@@ -190,3 +190,55 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestFileKeysSpelledLikeFlags: a config file may spell keys like the
+// flags (limit-rate, no-progress) or like the keys (limit_rate); both
+// apply, in profiles too, and the underscore spelling wins when both are
+// written.
+func TestFileKeysSpelledLikeFlags(t *testing.T) {
+	file := writeFile(t, `limit-rate: 2M
+no-progress: true
+profiles:
+  my-prod:
+    limit-rate: 5M
+  both:
+    limit-rate: 1M
+    limit_rate: 9M
+`)
+	tests := []struct {
+		profile, want string
+	}{{"", "2M"}, {"my-prod", "5M"}, {"both", "9M"}}
+	for _, tt := range tests {
+		c, err := Load(Options{Flags: flagSet(t), Getenv: env(map[string]string{"XDG_CONFIG_HOME": t.TempDir()}), File: file, Profile: tt.profile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.String("limit_rate"); got != tt.want {
+			t.Errorf("profile %q: limit_rate = %q, want %q (source %s)", tt.profile, got, tt.want, c.Source("limit_rate"))
+		}
+		if !c.NoProgress || c.Source("no_progress") != SourceFile {
+			t.Errorf("profile %q: no-progress from the file not applied (source %s)", tt.profile, c.Source("no_progress"))
+		}
+	}
+}
+
+// TestServerURL: a bare host:port gets http:// on loopback and https://
+// elsewhere; full URLs only lose their trailing slash.
+func TestServerURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                            "",
+		"https://media.example.com/":  "https://media.example.com",
+		"http://10.0.0.5:8080":        "http://10.0.0.5:8080",
+		"127.0.0.1:8080":              "http://127.0.0.1:8080",
+		"localhost:8080/":             "http://localhost:8080",
+		"[::1]:8080":                  "http://[::1]:8080",
+		"localhost":                   "http://localhost",
+		"media.example.com":           "https://media.example.com",
+		"media.example.com:8443/haul": "https://media.example.com:8443/haul",
+		" 10.0.0.5:8080 ":             "https://10.0.0.5:8080",
+	} {
+		if got := ServerURL(in); got != want {
+			t.Errorf("ServerURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

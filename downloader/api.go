@@ -86,6 +86,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// copyMode overrides how long bodies are copied (tests only).
+	copyMode copyMode
 }
 
 // RefreshReason says why the engine asks for a fresh manifest.
@@ -180,6 +183,9 @@ type Event struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// Skipped is true when a done item was already complete on disk.
 	Skipped bool `json:"skipped,omitempty"`
+	// Replaced is where a different file found at the target was kept:
+	// done.
+	Replaced string `json:"replaced,omitempty"`
 
 	// Totals are the aggregate counters: progress, summary.
 	*Totals `json:",omitempty"`
@@ -240,6 +246,10 @@ type Result struct {
 	SHA256 string
 	// Skipped is true when the file was already complete.
 	Skipped bool
+	// Replaced is where a different file that stood at the target name,
+	// not one this directory's journal knows, was moved before the
+	// download took its place (a path under Dir/.haul/replaced/), or "".
+	Replaced string
 	// Err is nil on success.
 	Err error
 }
@@ -285,3 +295,15 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// copyMode chooses how a long body goes from the socket to the part file.
+type copyMode int
+
+const (
+	// copyAuto pipelines while the files in flight leave cores to spare.
+	copyAuto copyMode = iota
+	// copySerial always reads, writes and hashes in one goroutine.
+	copySerial
+	// copyPipelined always runs the reader, writer and hasher apart.
+	copyPipelined
+)

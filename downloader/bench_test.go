@@ -56,23 +56,32 @@ func benchJob(b *testing.B, size int64) *fileJob {
 }
 
 // BenchmarkCopyHash measures the hot path of a single-connection download:
-// read, write to the part file and hash, pipelined.
+// read, write to the part file and hash, in one goroutine (serial, as
+// while other files are in flight) and pipelined (a file alone).
 func BenchmarkCopyHash(b *testing.B) {
 	const size = 64 << 20
-	j := benchJob(b, size)
 	pattern := bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 64<<10/7)
-	b.SetBytes(size)
-	b.ReportAllocs()
-	for b.Loop() {
-		j.st = newFileState("bench.bin", "", size)
-		j.h = sha256.New()
-		j.part.Truncate(0)
-		guard := j.newStallGuard(context.Background())
-		err := j.pump(guard, &repeatReader{pattern: pattern, n: size, chunk: 64 << 10}, 0, func(int64) bool { return false })
-		guard.stop()
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, mode := range []struct {
+		name string
+		mode copyMode
+	}{{"serial", copySerial}, {"pipelined", copyPipelined}} {
+		b.Run(mode.name, func(b *testing.B) {
+			j := benchJob(b, size)
+			j.e.opts.copyMode = mode.mode
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				j.st = newFileState("bench.bin", "", size)
+				j.h = sha256.New()
+				j.part.Truncate(0)
+				guard := j.newStallGuard(context.Background())
+				err := j.pump(guard, &repeatReader{pattern: pattern, n: size, chunk: 64 << 10}, 0, func(int64) bool { return false })
+				guard.stop()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -58,7 +58,7 @@ type Engine struct {
 	filesTotal, filesDone, filesSkipped, filesFailed atomic.Int64
 	bytesTotal, bytesFinished, bytesReceived         atomic.Int64
 	meter                                            rateMeter
-	bufs, smallBufs                                  sync.Pool
+	bufs, smallBufs, pipeBufs                        *bufPool
 }
 
 // task is one item moving through the engine.
@@ -75,6 +75,9 @@ type task struct {
 	result   Result
 	finished bool        // guarded by Engine.mu
 	existing fs.FileInfo // the target as found when claimed, nil when absent
+	// keepExisting: the file found at the target is not one the journal
+	// knows; it is moved aside, not overwritten, when the download lands.
+	keepExisting bool
 }
 
 // New starts an engine. Its workers stop when ctx is cancelled; Wait then
@@ -116,22 +119,27 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		opts:     opts,
-		ctx:      ctx,
-		client:   opts.Client,
-		targets:  manifest.NewTargets(opts.Dir),
-		journal:  j,
-		gates:    newHostGates(opts.Now, opts.Jobs*conns),
-		pending:  make(map[string]*task),
-		active:   make(map[*task]struct{}),
-		open:     make(map[*task]struct{}),
-		pollWake: make(chan struct{}, 1),
-		started:  opts.Now(),
-		debug:    opts.Logger.Enabled(ctx, slog.LevelDebug),
+		opts:      opts,
+		ctx:       ctx,
+		client:    opts.Client,
+		targets:   manifest.NewTargets(opts.Dir),
+		journal:   j,
+		gates:     newHostGates(opts.Now, opts.Jobs*conns),
+		pending:   make(map[string]*task),
+		active:    make(map[*task]struct{}),
+		bufs:      &bufPool{size: bufSize},
+		smallBufs: &bufPool{size: smallBufSize},
+		pipeBufs:  &bufPool{size: pipeBufSize},
+		open:      make(map[*task]struct{}),
+		pollWake:  make(chan struct{}, 1),
+		started:   opts.Now(),
+		debug:     opts.Logger.Enabled(ctx, slog.LevelDebug),
 	}
 	e.cond = sync.NewCond(&e.mu)
 	if opts.LimitRate > 0 {
-		e.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(max(opts.LimitRate/4, 64<<10), 4<<20)))
+		// The bucket holds a quarter second of the rate (4 KiB to 4 MiB), so a
+		// low limit is kept from the start, not after a burst.
+		e.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(max(opts.LimitRate/4, 4<<10), 4<<20)))
 	}
 	e.group = &errgroup.Group{}
 	for range opts.Jobs {
@@ -312,7 +320,7 @@ func (e *Engine) finish(t *task, err error) {
 		}
 		e.bytesFinished.Add(t.result.Size)
 		e.emit(Event{Type: EventDone, Item: t.key, Filename: t.name, Path: t.path, Size: t.result.Size,
-			SHA256: t.result.SHA256, Skipped: t.result.Skipped, Connections: t.conns})
+			SHA256: t.result.SHA256, Skipped: t.result.Skipped, Replaced: t.result.Replaced, Connections: t.conns})
 	}
 	e.mu.Lock()
 	t.finished = true

@@ -242,11 +242,7 @@ func TestCorruptResponseRetriedFromZero(t *testing.T) {
 	it := s.add("c.bin", d)
 	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
 		if n == 1 {
-			bad := append([]byte(nil), f.data...)
-			bad[len(bad)/2] ^= 0xff
-			w.Header().Set("ETag", f.etag)
-			w.Header().Set("Content-Length", fmt.Sprint(len(bad)))
-			w.Write(bad)
+			serveCorrupt(w, f, len(f.data)/2)
 			return true
 		}
 		return false
@@ -589,6 +585,23 @@ func TestLimitRate(t *testing.T) {
 	// 600 KiB at 1 MiB/s with a 256 KiB burst takes at least ~0.3 s.
 	if el := time.Since(start); el < 300*time.Millisecond {
 		t.Errorf("took %v, rate limit not applied", el)
+	}
+}
+
+// TestLimitRateLow: a low limit holds from the first byte; the bucket is a
+// quarter second of the rate, not a fixed burst larger than the file.
+func TestLimitRateLow(t *testing.T) {
+	s := newFaultServer(t)
+	d := randomData(24<<10, 18)
+	it := s.add("slow.bin", d)
+	dir := t.TempDir()
+	start := time.Now()
+	sum, _ := runEngine(t, dir, Options{LimitRate: 16 << 10}, it)
+	assertOK(t, sum)
+	assertFile(t, dir, "slow.bin", d)
+	// 24 KiB at 16 KiB/s with a 4 KiB bucket takes at least 1.25 s.
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("took %v for 24 KiB at 16 KiB/s: the limit let a burst through", el)
 	}
 }
 
@@ -941,5 +954,62 @@ func TestDoneRecordsBatched(t *testing.T) {
 		if _, ok := j2.completed(name); !ok {
 			t.Errorf("%s missing after close", name)
 		}
+	}
+}
+
+// TestLargeFileCopyModes runs long bodies through both copy paths (one
+// goroutine, and the reader/writer/hasher pipeline) with several files in
+// flight: a reset mid-body resumes with Range, a corrupt body is retried
+// from zero, and every file ends up exact.
+func TestLargeFileCopyModes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode copyMode
+	}{
+		{"serial", copySerial},
+		{"pipelined", copyPipelined},
+		{"auto", copyAuto},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newFaultServer(t)
+			var items []manifest.Item
+			var data [][]byte
+			for i := range 3 {
+				d := randomData(5<<20+i*4097, uint64(40+i))
+				data = append(data, d)
+				items = append(items, s.add(fmt.Sprintf("big%d.bin", i), d))
+			}
+			s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+				switch {
+				case r.URL.Path == "/big0.bin" && n == 1:
+					hijackAfter(w, r, f, 3<<20+123)
+					return true
+				case r.URL.Path == "/big1.bin" && n == 1:
+					serveCorrupt(w, f, len(f.data)-10)
+					return true
+				}
+				return false
+			}
+			dir := t.TempDir()
+			sum, _ := runEngine(t, dir, Options{Jobs: 3, copyMode: tc.mode}, items...)
+			assertOK(t, sum)
+			for i, d := range data {
+				assertFile(t, dir, fmt.Sprintf("big%d.bin", i), d)
+			}
+			var resumed, refetched bool
+			seen := map[string]int{}
+			for _, r := range s.requests() {
+				seen[r.path]++
+				if r.path == "/big0.bin" && strings.HasPrefix(r.rng, fmt.Sprintf("bytes=%d-", 3<<20+123)) {
+					resumed = true
+				}
+				if r.path == "/big1.bin" && seen[r.path] == 2 && (r.rng == "" || r.rng == "bytes=0-") {
+					refetched = true
+				}
+			}
+			if !resumed || !refetched {
+				t.Errorf("requests = %+v: want big0 resumed at its reset and big1 fetched again from zero", s.requests())
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,7 +59,7 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 	e.emit(Event{Type: EventStart, Item: t.key, Filename: t.name, URL: redact(t.item.URL), Size: t.item.Size,
 		Offset: j.st.bytesOnDisk(), Connections: t.conns})
 
-	refreshed := false
+	refreshed, relinked := false, false
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		before := j.progress()
@@ -74,7 +75,17 @@ func (e *Engine) download(ctx context.Context, t *task) error {
 			return ctx.Err()
 		}
 		if j.progress() > before {
-			refreshed = false // a new failure streak may refresh again
+			// A new failure streak may refresh and follow the link again.
+			refreshed, relinked = false, false
+		}
+		if expiredURL(err) && !relinked && j.dropResolved() {
+			// The signed URL the item's link led to was refused (expired,
+			// most likely): follow the link itself once more.
+			relinked = true
+			e.emit(Event{Type: EventRetry, Item: t.key, Filename: t.name, Attempt: attempt, Offset: j.progress(),
+				Error: err.Error() + " (following the item's URL again)", Code: ErrorCode(err)})
+			attempt--
+			continue
 		}
 		if expiredURL(err) && e.opts.Refresh != nil && !refreshed {
 			refreshed = true
@@ -200,7 +211,15 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		e.journal.forget(t.name)
 		return false, nil
 	}
+	if ok {
+		// A file this directory's downloads wrote, now outdated or
+		// changed: the new download replaces it.
+		return false, nil
+	}
+	// A file haul did not put there: unless it is already what the
+	// manifest asks for, it is kept aside when the download lands.
 	if want == "" || (t.item.Size != 0 && fi.Size() != t.item.Size) {
+		t.keepExisting = true
 		return false, nil
 	}
 	sum, err := HashFile(ctx, t.path)
@@ -208,6 +227,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		return false, ctx.Err()
 	}
 	if sum != want {
+		t.keepExisting = true
 		return false, nil
 	}
 	if err := e.journal.markDone(doneRecord{Name: t.name, Size: fi.Size(), SHA256: sum, Time: e.opts.Now()}); err != nil {
@@ -278,6 +298,43 @@ func hashRange(ctx context.Context, h hash.Hash, f io.ReaderAt, off, n int64) er
 	return nil
 }
 
+// requestURL is where requests for the file go: where the item's URL
+// redirected to, once known, else the item's URL.
+func (j *fileJob) requestURL() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.st.ResolvedURL != "" {
+		return j.st.ResolvedURL
+	}
+	return j.t.item.URL
+}
+
+// noteResolved remembers where a request for the item's URL ended up after
+// redirects, when that is elsewhere.
+func (j *fileJob) noteResolved(resp *http.Response) {
+	if resp.Request == nil || resp.Request.URL == nil {
+		return
+	}
+	final := resp.Request.URL.String()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.st.ResolvedURL == "" && final != j.t.item.URL {
+		j.st.ResolvedURL = final
+	}
+}
+
+// dropResolved forgets where the item's URL led, so the next request
+// follows it again; false when there was nothing to forget.
+func (j *fileJob) dropResolved() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.st.ResolvedURL == "" {
+		return false
+	}
+	j.st.ResolvedURL = ""
+	return true
+}
+
 // open loads the journal entry and reconciles it with the part file,
 // trusting the smaller of the two.
 func (j *fileJob) open() error {
@@ -334,6 +391,10 @@ func (j *fileJob) open() error {
 	}
 	if st.HashOffset > st.frontier() || st.HashOffset < 0 {
 		st.HashOffset, st.Hash = 0, nil
+	}
+	if st.URL != j.t.item.URL {
+		// A new URL (a refreshed manifest): where the old one led is moot.
+		st.ResolvedURL = ""
 	}
 	j.st = *st
 	j.st.URL = j.t.item.URL
@@ -408,7 +469,11 @@ func (j *fileJob) reset() error {
 	j.flushCheckpoints()
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	resolved := j.st.ResolvedURL
 	j.st = newFileState(j.t.name, j.t.item.URL, j.t.item.Size)
+	// Starting over is no reason to follow the item's link again: a
+	// one-time link would refuse it.
+	j.st.ResolvedURL = resolved
 	j.h = sha256.New()
 	j.lastCkptOff = 0
 	j.t.done.Store(0)
@@ -528,6 +593,13 @@ func (j *fileJob) finalize() error {
 		return fmt.Errorf("part file: %w", err)
 	}
 	j.part = nil
+	if j.t.keepExisting {
+		kept, err := j.e.journal.keepReplaced(j.t.name, path)
+		if err != nil {
+			return err
+		}
+		j.t.result.Replaced = kept
+	}
 	if err := renameFile(j.e.journal.partPath(j.t.name), path); err != nil {
 		return fmt.Errorf("rename into place: %w", err)
 	}

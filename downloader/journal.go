@@ -98,11 +98,16 @@ func (sg segment) complete() bool { return sg.End >= 0 && sg.Start+sg.Done >= sg
 // single connection writing sequentially; several mean ranged connections
 // writing into a preallocated part file.
 type fileState struct {
-	Name      string    `json:"name"`
-	URL       string    `json:"url"`
-	Size      int64     `json:"size"` // total, 0 when unknown
-	Validator validator `json:"validator"`
-	Segments  []segment `json:"segments"`
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// ResolvedURL is where URL redirected to (a grant link's signed URL),
+	// when elsewhere. Later requests for the file, ranged segments,
+	// retries and resumes go there, so a link that counts downloads is
+	// followed once per file, and a one-time link can be resumed.
+	ResolvedURL string    `json:"resolved_url,omitempty"`
+	Size        int64     `json:"size"` // total, 0 when unknown
+	Validator   validator `json:"validator"`
+	Segments    []segment `json:"segments"`
 	// HashOffset is how many leading bytes Hash covers; never more than
 	// the contiguous prefix on disk.
 	HashOffset int64 `json:"hash_offset"`
@@ -363,4 +368,49 @@ func (j *journal) discard(name string) {
 // removeState drops the state file after the part was renamed into place.
 func (j *journal) removeState(name string) {
 	_ = os.Remove(j.statePath(name))
+}
+
+// ReplacedDir is where, under the state directory, files that stood at a
+// target name without being known to the journal are kept when a download
+// takes their place.
+const ReplacedDir = "replaced"
+
+// keepReplaced moves the file at path, the target of name, to
+// .haul/replaced/NAME (NAME.1, NAME.2, … when taken) and returns where it
+// went, or "" when nothing is at path any more.
+func (j *journal) keepReplaced(name, path string) (string, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	dst := filepath.Join(j.dir, ReplacedDir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", fmt.Errorf("keep the file at %s: %w", name, err)
+	}
+	for i := 0; ; i++ {
+		try := dst
+		if i > 0 {
+			try = fmt.Sprintf("%s.%d", dst, i)
+		}
+		// Link then remove: never overwrites a kept file, and the file is
+		// at one of the two names at every moment.
+		err := os.Link(path, try)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			// No hard links here (some file systems): a rename, after
+			// checking the name is free.
+			if _, serr := os.Lstat(try); serr == nil {
+				continue
+			}
+			if rerr := os.Rename(path, try); rerr != nil {
+				return "", fmt.Errorf("keep the file at %s: %w", name, rerr)
+			}
+			return try, nil
+		}
+		if err := os.Remove(path); err != nil {
+			return "", fmt.Errorf("keep the file at %s: %w", name, err)
+		}
+		return try, nil
+	}
 }

@@ -164,6 +164,16 @@ func hijackAfter(w http.ResponseWriter, r *http.Request, f *testFile, n int) {
 	buf.Flush()
 }
 
+// serveCorrupt answers with the whole of f, its ETag and length, but with
+// the byte at flipped: a body only a checksum can catch.
+func serveCorrupt(w http.ResponseWriter, f *testFile, at int) {
+	bad := append([]byte(nil), f.data...)
+	bad[at] ^= 0xff
+	w.Header().Set("ETag", f.etag)
+	w.Header().Set("Content-Length", fmt.Sprint(len(bad)))
+	w.Write(bad)
+}
+
 // runEngine runs items against dir with test-friendly timings.
 func runEngine(t *testing.T, dir string, opts Options, items ...manifest.Item) (*Summary, []Event) {
 	t.Helper()

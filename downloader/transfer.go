@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +19,15 @@ const (
 	bufSize = 512 << 10
 	// smallBufSize is the buffer for small files.
 	smallBufSize = 64 << 10
+	// pipeBufSize is the unit of a pipelined copy: large, so that the
+	// hand-offs between its goroutines are few.
+	pipeBufSize = 2 << 20
 	// pipelineDepth buffers are in flight per file between the reader,
 	// the writer and the hasher.
-	pipelineDepth = 4
+	pipelineDepth = 2
+	// maxPipelines is the most files in flight for which long bodies are
+	// still pipelined.
+	maxPipelines = 4
 	// pipelineMin: bodies known to be shorter are copied in one goroutine.
 	pipelineMin = 2 << 20
 	// autoMinSize: Auto considers segments only for files this large.
@@ -154,22 +161,31 @@ func changedValidator(old validator, resp *http.Response) bool {
 // upgrading to ranged segments when they pay.
 func (j *fileJob) runSingle(ctx context.Context) error {
 	e := j.e
+	url := j.requestURL()
 	j.mu.Lock()
 	off := j.st.Segments[0].Done
 	val := j.st.Validator
 	size := j.st.Size
-	url := j.t.item.URL
 	j.mu.Unlock()
 
-	if off == 0 && size > 0 && e.opts.Connections > 1 && j.split(0, e.opts.Connections) {
-		// Size known and -c K asked for: ranged segments from the start.
-		return j.runSegments(ctx, 0)
-	}
 	mayRange := e.connsFor(size) > 1
 	rng, ifRange := "", ""
-	if off > 0 {
+	// With -c K and the size known, the first request asks for just the
+	// first segment; the others start once its response is in, so they go
+	// where its URL redirected (a grant link is followed once per file,
+	// not once per segment).
+	firstSeg := int64(0)
+	if off == 0 && size > 0 && e.opts.Connections > 1 {
+		if n := min(int64(e.opts.Connections), size/minSegment); n >= 2 {
+			firstSeg = size / n
+		}
+	}
+	switch {
+	case off > 0:
 		rng, ifRange = fmt.Sprintf("bytes=%d-", off), val.ifRange()
-	} else if mayRange {
+	case firstSeg > 0:
+		rng = fmt.Sprintf("bytes=0-%d", firstSeg-1)
+	case mayRange:
 		rng = "bytes=0-"
 	}
 	guard := j.newStallGuard(ctx)
@@ -208,6 +224,7 @@ func (j *fileJob) runSingle(ctx context.Context) error {
 		return fmt.Errorf("%w: server has %d bytes, manifest says %d", ErrSizeMismatch, total, j.t.item.Size)
 	}
 	e.learnSize(j.t, total)
+	j.noteResolved(resp.Response)
 	j.mu.Lock()
 	if off == 0 || j.st.Validator.empty() {
 		j.st.Validator = validator{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
@@ -252,6 +269,9 @@ func (j *fileJob) runSingle(ctx context.Context) error {
 			return true
 		}
 		return false
+	}
+	if firstSeg > 0 && canSplit {
+		onSplit(off)
 	}
 	err = guard.err(j.pump(guard, resp.Body, off, onSplit))
 	if segErr == nil {
@@ -310,11 +330,15 @@ func (j *fileJob) split(pos int64, n int) bool {
 	return true
 }
 
-// pump copies body into the part file from off on, hashing in order. The
-// reader, the writer and the hasher run in parallel on a few large buffers;
-// short bodies are copied in one goroutine. onSplit is called between reads
-// with the position reached; when it returns true the stream stops at the
-// end of the first segment.
+// pump copies body into the part file from off on, hashing in order.
+// Short bodies are copied in one goroutine (pumpSimple). A long body is
+// pipelined (a reader, a writer and a hasher on a couple of large buffers)
+// only when the file has cores to itself: while other files are in flight,
+// they already keep the cores busy, and each hand-off between goroutines
+// would add a wake-up on another core (costly on virtual machines) without
+// adding parallelism; then one goroutine reads, writes and hashes in turn.
+// onSplit is called between reads with the position reached; when it
+// returns true the stream stops at the end of the first segment.
 func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit func(int64) bool) error {
 	e := j.e
 	end := func() int64 {
@@ -324,6 +348,9 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	}
 	if stop := end(); stop >= 0 && stop-off <= pipelineMin {
 		return j.pumpSimple(guard, body, off, stop)
+	}
+	if !e.mayPipeline() {
+		return j.pumpSerial(guard, body, off, end, onSplit)
 	}
 
 	var failed atomic.Pointer[error]
@@ -336,7 +363,7 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	}
 	free := make(chan []byte, pipelineDepth)
 	for range pipelineDepth {
-		free <- e.getBuf()
+		free <- e.pipeBufs.get()
 	}
 	toWrite := make(chan chunk, pipelineDepth)
 	toHash := make(chan chunk, pipelineDepth)
@@ -345,12 +372,8 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 		defer close(toHash)
 		for c := range toWrite {
 			if failed.Load() == nil {
-				if _, err := j.part.WriteAt(c.buf, c.off); err != nil {
-					fail(fmt.Errorf("write part file: %w", err))
-				} else {
-					j.mu.Lock()
-					j.st.Segments[0].Done += int64(len(c.buf))
-					j.mu.Unlock()
+				if err := j.writeChunk(c.buf, c.off); err != nil {
+					fail(err)
 				}
 			}
 			toHash <- c
@@ -359,11 +382,7 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	wg.Go(func() {
 		for c := range toHash {
 			if failed.Load() == nil {
-				j.mu.Lock()
-				j.h.Write(c.buf)
-				j.st.HashOffset += int64(len(c.buf))
-				j.maybeCheckpointLocked()
-				j.mu.Unlock()
+				j.hashChunk(c.buf, true)
 			}
 			free <- c.buf[:cap(c.buf)]
 		}
@@ -403,7 +422,7 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	wg.Wait()
 	close(free)
 	for b := range free {
-		e.putBuf(b)
+		e.pipeBufs.put(b)
 	}
 	if p := failed.Load(); p != nil {
 		return *p
@@ -411,15 +430,73 @@ func (j *fileJob) pump(guard *stallGuard, body io.Reader, off int64, onSplit fun
 	return j.endOfBody(rerr, pos)
 }
 
+// pumpSerial is pump in one goroutine: read, write and hash in turn, with
+// the same end tracking and split hook as the pipeline.
+func (j *fileJob) pumpSerial(guard *stallGuard, body io.Reader, off int64, end func() int64, onSplit func(int64) bool) error {
+	buf := j.e.bufs.get()
+	defer j.e.bufs.put(buf)
+	pos := off
+	var rerr error
+	splitDone := false
+	for rerr == nil {
+		stop := end()
+		if stop >= 0 && pos >= stop {
+			break
+		}
+		b := buf
+		if stop >= 0 && int64(len(b)) > stop-pos {
+			b = b[:stop-pos]
+		}
+		var n int
+		n, rerr = j.fill(guard, body, b)
+		if n > 0 {
+			if err := j.writeChunk(b[:n], pos); err != nil {
+				return err
+			}
+			pos += int64(n)
+			j.hashChunk(b[:n], true)
+		}
+		if !splitDone && rerr == nil && onSplit(pos) {
+			splitDone = true
+		}
+	}
+	return j.endOfBody(rerr, pos)
+}
+
+// writeChunk writes b at off in the part file and counts it as done. Done
+// counts only bytes written, so a checkpoint never claims more than the
+// part file holds.
+func (j *fileJob) writeChunk(b []byte, off int64) error {
+	if _, err := j.part.WriteAt(b, off); err != nil {
+		return fmt.Errorf("write part file: %w", err)
+	}
+	j.mu.Lock()
+	j.st.Segments[0].Done += int64(len(b))
+	j.mu.Unlock()
+	return nil
+}
+
+// hashChunk feeds b, already written, to the running hash, and checkpoints
+// the journal when one is due and checkpoint is set.
+func (j *fileJob) hashChunk(b []byte, checkpoint bool) {
+	j.mu.Lock()
+	j.h.Write(b)
+	j.st.HashOffset += int64(len(b))
+	if checkpoint {
+		j.maybeCheckpointLocked()
+	}
+	j.mu.Unlock()
+}
+
 // pumpSimple is pump for short bodies: read, write and hash in turn.
 func (j *fileJob) pumpSimple(guard *stallGuard, body io.Reader, off, stop int64) error {
 	var buf []byte
 	if stop-off <= smallBufSize {
-		buf = j.e.getSmallBuf()
-		defer j.e.putSmallBuf(buf)
+		buf = j.e.smallBufs.get()
+		defer j.e.smallBufs.put(buf)
 	} else {
-		buf = j.e.getBuf()
-		defer j.e.putBuf(buf)
+		buf = j.e.bufs.get()
+		defer j.e.bufs.put(buf)
 	}
 	pos := off
 	var rerr error
@@ -433,20 +510,12 @@ func (j *fileJob) pumpSimple(guard *stallGuard, body io.Reader, off, stop int64)
 		if n == 0 {
 			break
 		}
-		if _, err := j.part.WriteAt(b[:n], pos); err != nil {
-			return fmt.Errorf("write part file: %w", err)
+		if err := j.writeChunk(b[:n], pos); err != nil {
+			return err
 		}
 		pos += int64(n)
-		// Done counts only bytes written: a checkpoint never claims more
-		// than the part file holds.
-		j.mu.Lock()
-		j.st.Segments[0].Done += int64(n)
-		j.h.Write(b[:n])
-		j.st.HashOffset += int64(n)
-		if rerr == nil && pos < stop {
-			j.maybeCheckpointLocked()
-		}
-		j.mu.Unlock()
+		// No checkpoint after the last chunk: finalize follows.
+		j.hashChunk(b[:n], rerr == nil && pos < stop)
 	}
 	return j.endOfBody(rerr, pos)
 }
@@ -531,15 +600,15 @@ func (j *fileJob) runSegmentRange(ctx context.Context, first int) error {
 // continuing when the server sends a shorter range.
 func (j *fileJob) runSegment(ctx context.Context, i int) error {
 	e := j.e
-	buf := e.getBuf()
-	defer e.putBuf(buf)
+	buf := e.bufs.get()
+	defer e.bufs.put(buf)
 	for {
 		j.mu.Lock()
 		sg := j.st.Segments[i]
 		val := j.st.Validator
 		size := j.st.Size
-		url := j.t.item.URL
 		j.mu.Unlock()
+		url := j.requestURL()
 		from := sg.Start + sg.Done
 		if from >= sg.End {
 			return nil
@@ -604,8 +673,8 @@ func (j *fileJob) segmentOnce(ctx context.Context, i int, url string, from, end,
 // grows, until the whole file is hashed or the segments fail (their error
 // arrives on segErr, which is then refilled for the caller).
 func (j *fileJob) hashFollow(ctx context.Context, segErr chan error) error {
-	buf := j.e.getBuf()
-	defer j.e.putBuf(buf)
+	buf := j.e.bufs.get()
+	defer j.e.bufs.put(buf)
 	segsDone := false
 	for {
 		j.mu.Lock()
@@ -645,32 +714,41 @@ func (j *fileJob) hashFollow(ctx context.Context, segErr chan error) error {
 	}
 }
 
-// getBuf and putBuf recycle the large I/O buffers.
-func (e *Engine) getBuf() []byte {
-	if b, ok := e.bufs.Get().(*[]byte); ok {
-		return (*b)[:bufSize]
+// mayPipeline reports whether a long body may be copied by a pipeline of
+// goroutines: only while the files in flight leave at least two cores
+// each, so the pipeline's stages have cores to run on, and are at most
+// maxPipelines, so its buffers stay a few MiB on a many-core machine.
+func (e *Engine) mayPipeline() bool {
+	switch e.opts.copyMode {
+	case copySerial:
+		return false
+	case copyPipelined:
+		return true
 	}
-	return make([]byte, bufSize)
+	e.mu.Lock()
+	n := len(e.active)
+	e.mu.Unlock()
+	return n <= maxPipelines && 2*n <= runtime.GOMAXPROCS(0)
 }
 
-func (e *Engine) putBuf(b []byte) {
-	if cap(b) < bufSize {
+// bufPool recycles byte buffers of one size.
+type bufPool struct {
+	size int
+	pool sync.Pool
+}
+
+// get returns a buffer of p.size bytes.
+func (p *bufPool) get() []byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return (*b)[:p.size]
+	}
+	return make([]byte, p.size)
+}
+
+// put hands b back for reuse.
+func (p *bufPool) put(b []byte) {
+	if cap(b) < p.size {
 		return
 	}
-	e.bufs.Put(&b)
-}
-
-// getSmallBuf and putSmallBuf recycle buffers for small files.
-func (e *Engine) getSmallBuf() []byte {
-	if b, ok := e.smallBufs.Get().(*[]byte); ok {
-		return (*b)[:smallBufSize]
-	}
-	return make([]byte, smallBufSize)
-}
-
-func (e *Engine) putSmallBuf(b []byte) {
-	if cap(b) < smallBufSize {
-		return
-	}
-	e.smallBufs.Put(&b)
+	p.pool.Put(&b)
 }

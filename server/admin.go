@@ -100,15 +100,20 @@ func (s *Server) handleTenantList() http.Handler {
 		if err := s.requireOperator(r); err != nil {
 			return err
 		}
+		page, err := pageOf(r, store.PrefixTenant)
+		if err != nil {
+			return err
+		}
 		list, err := s.store.ListTenants(r.Context())
 		if err != nil {
 			return err
 		}
+		list, next := pageSlice(list, page, func(t *store.Tenant) string { return t.ID })
 		out := make([]tenantJSON, 0, len(list))
 		for _, t := range list {
 			out = append(out, tenantJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC()})
 		}
-		return encode(w, http.StatusOK, newList(out, ""))
+		return encode(w, http.StatusOK, newList(out, next))
 	})
 }
 
@@ -169,15 +174,20 @@ func (s *Server) handleKeyList() http.Handler {
 		if err != nil {
 			return err
 		}
+		page, err := pageOf(r, store.PrefixAPIKey)
+		if err != nil {
+			return err
+		}
 		keys, err := s.store.ListAPIKeys(r.Context(), t.ID)
 		if err != nil {
 			return err
 		}
+		keys, next := pageSlice(keys, page, func(k *store.APIKey) string { return k.ID })
 		out := make([]keyJSON, 0, len(keys))
 		for _, k := range keys {
 			out = append(out, viewKey(k))
 		}
-		return encode(w, http.StatusOK, newList(out, ""))
+		return encode(w, http.StatusOK, newList(out, next))
 	})
 }
 

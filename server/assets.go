@@ -55,6 +55,51 @@ func (s *Server) rightsFrom(in *rightsInput) (store.Rights, error) {
 	return r, nil
 }
 
+// mergeRights applies a JSON merge patch of rights to cur: the members of
+// patch replace those of cur, a null member resets it to its default
+// (downloadable, every format, no end, internal). A nil patch resets all.
+func (s *Server) mergeRights(cur store.Rights, patch map[string]json.RawMessage) (store.Rights, error) {
+	if patch == nil {
+		return s.rightsFrom(nil)
+	}
+	in := rightsInput{Downloadable: &cur.Downloadable, AllowedFormats: cur.AllowedFormats,
+		AvailableUntil: cur.AvailableUntil, Redistribution: cur.Redistribution}
+	for k, v := range patch {
+		null := string(v) == "null"
+		var err error
+		switch k {
+		case "downloadable":
+			in.Downloadable = nil
+			if !null {
+				var b bool
+				err = json.Unmarshal(v, &b)
+				in.Downloadable = &b
+			}
+		case "allowed_formats":
+			in.AllowedFormats = nil
+			if !null {
+				err = json.Unmarshal(v, &in.AllowedFormats)
+			}
+		case "available_until":
+			in.AvailableUntil = nil
+			if !null {
+				var t time.Time
+				err = json.Unmarshal(v, &t)
+				in.AvailableUntil = &t
+			}
+		case "redistribution":
+			in.Redistribution = ""
+			if !null {
+				err = json.Unmarshal(v, &in.Redistribution)
+			}
+		}
+		if err != nil {
+			return cur, Errorf(CodeValidationFailed, "rights.%s: %v", k, err)
+		}
+	}
+	return s.rightsFrom(&in)
+}
+
 func cleanTags(tags []string) ([]string, error) {
 	out := []string{}
 	for _, t := range tags {
@@ -218,11 +263,11 @@ func (s *Server) handleAssetPatch() http.Handler {
 			return err
 		}
 		type patch struct {
-			Title              *string      `json:"title"`
-			Tags               *[]string    `json:"tags"`
-			Rights             *rightsInput `json:"rights"`
-			LegalHold          *bool        `json:"legal_hold"`
-			RetentionExpiresAt *time.Time   `json:"retention_expires_at"`
+			Title              *string         `json:"title"`
+			Tags               *[]string       `json:"tags"`
+			Rights             json.RawMessage `json:"rights"`
+			LegalHold          *bool           `json:"legal_hold"`
+			RetentionExpiresAt *time.Time      `json:"retention_expires_at"`
 		}
 		allowed := []string{"title", "tags", "rights", "legal_hold", "retention_expires_at"}
 		for k := range fields {
@@ -242,9 +287,17 @@ func (s *Server) handleAssetPatch() http.Handler {
 				return err
 			}
 		}
-		var rights store.Rights
-		if p.Rights != nil {
-			if rights, err = s.rightsFrom(p.Rights); err != nil {
+		// rights is a JSON merge patch (RFC 7396) of the current rights:
+		// members sent replace, members left out stay, null resets one to
+		// its default; "rights": null resets them all.
+		var rightsPatch map[string]json.RawMessage
+		if p.Rights != nil && string(p.Rights) != "null" {
+			if err := json.Unmarshal(p.Rights, &rightsPatch); err != nil {
+				return Errorf(CodeValidationFailed, "rights must be an object: %v", err)
+			}
+			// Validate now, against the defaults, so a bad value is 422
+			// before anything changes.
+			if _, err := s.mergeRights(store.Rights{Downloadable: true, Redistribution: store.RedistributionInternal}, rightsPatch); err != nil {
 				return err
 			}
 		}
@@ -262,7 +315,11 @@ func (s *Server) handleAssetPatch() http.Handler {
 				a.Tags = tags
 			}
 			if p.Rights != nil {
-				a.Rights = rights
+				r, err := s.mergeRights(a.Rights, rightsPatch)
+				if err != nil {
+					return err
+				}
+				a.Rights = r
 			}
 			if p.LegalHold != nil {
 				a.LegalHold = *p.LegalHold

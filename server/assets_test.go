@@ -223,3 +223,54 @@ func TestUploadStallIsCutOff(t *testing.T) {
 		t.Fatalf("state after a stalled upload: %v", st)
 	}
 }
+
+// TestAssetPatchRightsMerge: PATCH /v1/assets/{id} {"rights": {…}} is a
+// merge patch of the rights (RFC 7396): members left out keep their value,
+// so changing redistribution does not silently re-enable downloads; null
+// resets a member; "rights": null resets them all. A bad value is 422 and
+// changes nothing.
+func TestAssetPatchRightsMerge(t *testing.T) {
+	e := newEnv(t)
+	a := e.upload(e.admin, map[string]any{"title": "R", "filename": "r.txt"}, []byte("rights"))
+	id := a["id"].(string)
+	path := "/v1/assets/" + id
+	rights := func(r *response) map[string]any {
+		t.Helper()
+		e.want(r, http.StatusOK)
+		return r.obj()["rights"].(map[string]any)
+	}
+
+	got := rights(e.do("PATCH", path, e.admin, map[string]any{"rights": map[string]any{"allowed_formats": []string{"original"}, "redistribution": "partner"}}))
+	if got["downloadable"] != true || got["redistribution"] != "partner" || len(got["allowed_formats"].([]any)) != 1 {
+		t.Fatalf("first patch: %v", got)
+	}
+	got = rights(e.do("PATCH", path, e.admin, map[string]any{"rights": map[string]any{"downloadable": false}}))
+	if got["downloadable"] != false || got["redistribution"] != "partner" || got["allowed_formats"] == nil {
+		t.Fatalf("downloadable:false dropped the other rights: %v", got)
+	}
+	got = rights(e.do("PATCH", path, e.admin, map[string]any{"rights": map[string]any{"redistribution": "public"}}))
+	if got["downloadable"] != false || got["redistribution"] != "public" {
+		t.Fatalf("redistribution patch changed downloadable: %v", got)
+	}
+	e.want(e.do("POST", path+"/downloads", e.admin, map[string]any{"format": "original"}), http.StatusForbidden, CodeRightsDenied)
+
+	// A bad member is 422 and leaves the rights alone.
+	e.want(e.do("PATCH", path, e.admin, map[string]any{"rights": map[string]any{"downloadable": true, "redistribution": "world"}}), http.StatusUnprocessableEntity, CodeValidationFailed)
+	e.want(e.do("PATCH", path, e.admin, map[string]any{"rights": map[string]any{"allowed_formats": []string{"mp4_9000p"}}}), http.StatusUnprocessableEntity, CodeValidationFailed)
+	e.want(e.do("PATCH", path, e.admin, map[string]any{"rights": map[string]any{"downloadable": "no"}}), http.StatusUnprocessableEntity, CodeValidationFailed)
+	e.want(e.do("PATCH", path, e.admin, map[string]any{"rights": []string{"x"}}), http.StatusUnprocessableEntity, CodeValidationFailed)
+	if got := e.do("GET", path, e.admin, nil).obj()["rights"].(map[string]any); got["downloadable"] != false || got["redistribution"] != "public" {
+		t.Fatalf("a refused patch changed the rights: %v", got)
+	}
+
+	// null resets one member; "rights": null resets all.
+	got = rights(e.do("PATCH", path, e.admin, map[string]any{"rights": map[string]any{"allowed_formats": nil, "downloadable": true}}))
+	if got["allowed_formats"] != nil || got["downloadable"] != true || got["redistribution"] != "public" {
+		t.Fatalf("null member: %v", got)
+	}
+	e.want(e.do("POST", path+"/downloads", e.admin, map[string]any{"format": "original"}), http.StatusOK)
+	got = rights(e.do("PATCH", path, e.admin, map[string]any{"rights": nil}))
+	if got["downloadable"] != true || got["redistribution"] != "internal" || got["allowed_formats"] != nil || got["available_until"] != nil {
+		t.Fatalf("rights: null: %v", got)
+	}
+}

@@ -201,6 +201,12 @@ func (s *Server) handleDelivery() http.Handler {
 		if a.State != store.AssetAvailable {
 			return Errorf(CodeGone, "asset %s is %s", a.ID, a.State)
 		}
+		// Rights are checked again at delivery: a URL signed before they
+		// changed (downloadable off, available_until passed, a format
+		// withdrawn) is refused from then on.
+		if err := checkRights(a, t.Format, s.now()); err != nil {
+			return err
+		}
 		c := content{Key: a.BlobKey, Size: a.Size, ContentType: a.ContentType, ModTime: a.UpdatedAt, Filename: t.Filename, Disposition: t.Disposition}
 		if t.Format != FormatOriginal {
 			if s.renditions == nil {

@@ -150,6 +150,24 @@ func TestDownloadRightsAndFormats(t *testing.T) {
 	e.want(e.do("POST", "/v1/assets/"+r.obj()["id"].(string)+"/downloads", e.admin, map[string]any{"format": "original"}), http.StatusConflict, CodeNotReady)
 }
 
+// TestDeliveryRechecksRights: a URL signed while the rights allowed it is
+// refused with 403 rights_denied once they no longer do.
+func TestDeliveryRechecksRights(t *testing.T) {
+	e := newEnv(t)
+	a := e.upload(e.admin, map[string]any{"filename": "r.txt"}, []byte("rights"))
+	id := a["id"].(string)
+	r := e.do("POST", "/v1/assets/"+id+"/downloads", e.admin, map[string]any{"format": "original"})
+	e.want(r, http.StatusOK)
+	url := r.obj()["download_url"].(string)
+	e.want(e.do("GET", url, "", nil), http.StatusOK)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"rights": map[string]any{"downloadable": false}}), http.StatusOK)
+	e.want(e.do("GET", url, "", nil), http.StatusForbidden, CodeRightsDenied)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"rights": map[string]any{"downloadable": true, "available_until": "2001-01-01T00:00:00Z"}}), http.StatusOK)
+	e.want(e.do("GET", url, "", nil), http.StatusForbidden, CodeRightsDenied)
+	e.want(e.do("PATCH", "/v1/assets/"+id, e.admin, map[string]any{"rights": map[string]any{"available_until": nil}}), http.StatusOK)
+	e.want(e.do("GET", url, "", nil), http.StatusOK)
+}
+
 func TestFormats(t *testing.T) {
 	e := newEnv(t)
 	var l struct {

@@ -63,7 +63,19 @@ func (s *Server) handleEventList() http.Handler {
 				return Errorf(CodeValidationFailed, "after must be an event id (evt_…) or an RFC 3339 time, e.g. 2026-01-02T15:04:05Z")
 			}
 		}
-		f := store.EventFilter{Type: q.Get("type"), Page: p, Since: afterTime}
+		// type= names one type, or several: comma-separated or repeated.
+		var types []string
+		for _, v := range q["type"] {
+			for typ := range strings.SplitSeq(v, ",") {
+				if typ = strings.TrimSpace(typ); typ != "" {
+					types = append(types, typ)
+				}
+			}
+		}
+		if len(types) > 50 {
+			return Errorf(CodeValidationFailed, "type names at most 50 event types")
+		}
+		f := store.EventFilter{Types: types, Page: p, Since: afterTime}
 		if v := q.Get("since"); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {

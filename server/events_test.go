@@ -92,6 +92,20 @@ func TestEventsAuditLog(t *testing.T) {
 		t.Fatalf("event by id %+v", one)
 	}
 
+	// type= takes several types, comma-separated or repeated.
+	grants, deliveries := len(e.events(store.EventGrantCreated)), len(e.events(EventDelivery))
+	for _, q := range []string{store.EventGrantCreated + "," + EventDelivery, store.EventGrantCreated + "&type=" + EventDelivery} {
+		got := e.events(q)
+		if len(got) != grants+deliveries {
+			t.Fatalf("type=%s: %d events, want %d", q, len(got), grants+deliveries)
+		}
+		for _, ev := range got {
+			if ev.Type != store.EventGrantCreated && ev.Type != EventDelivery {
+				t.Fatalf("type=%s: got a %s event", q, ev.Type)
+			}
+		}
+	}
+
 	// Tenant-scoped.
 	other := e.otherTenant()
 	status, body, _ := e.do("GET", "/v1/events", nil, "Authorization", "Bearer "+other)

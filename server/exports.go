@@ -595,6 +595,25 @@ func (s *Server) buildManifest(r *http.Request, e *store.Export, entries []store
 		}
 		m.Items = append(m.Items, mi)
 	}
+	// Items can fail here, after the export completed (the asset was
+	// deleted, its rights changed, a rendition was purged); the manifest's
+	// status then follows its items, so "ready" never lists failed items.
+	var c store.ItemCounts
+	for _, mi := range m.Items {
+		switch store.ItemStatus(mi.Status) {
+		case store.ItemQueued:
+			c.Queued++
+		case store.ItemProcessing:
+			c.Processing++
+		case store.ItemReady:
+			c.Ready++
+		case store.ItemFailed:
+			c.Failed++
+		}
+	}
+	if c.Failed > e.Counts.Failed {
+		m.Status = exportStatus(c)
+	}
 	return m
 }
 

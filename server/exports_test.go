@@ -336,3 +336,35 @@ func TestManifestFilenameExtensionFromType(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestStatusFollowsItems: an item that fails when the manifest is
+// read (rights changed, asset deleted after the export completed) makes the
+// manifest's status partial or failed, never "ready" with failed items
+// (SPEC §1: status processing | ready | partial | failed).
+func TestManifestStatusFollowsItems(t *testing.T) {
+	e := newEnv(t)
+	a := e.upload(e.admin, map[string]any{"title": "A", "filename": "a.txt"}, []byte("aaa"))
+	b := e.upload(e.admin, map[string]any{"title": "B", "filename": "b.txt"}, []byte("bbb"))
+	r := e.do("POST", "/v1/exports", e.admin, map[string]any{"format": "original", "items": []map[string]any{{"asset_id": a["id"]}, {"asset_id": b["id"]}}})
+	e.want(r, http.StatusAccepted)
+	id := r.obj()["id"].(string)
+	manifest := func() map[string]any {
+		t.Helper()
+		r := e.do("GET", "/v1/exports/"+id+"/manifest?wait=5s", e.admin, nil)
+		e.want(r, http.StatusOK)
+		return r.obj()
+	}
+	if m := manifest(); m["status"] != "ready" {
+		t.Fatalf("manifest before: %v", m["status"])
+	}
+	e.want(e.do("PATCH", "/v1/assets/"+a["id"].(string), e.admin, map[string]any{"rights": map[string]any{"downloadable": false}}), http.StatusOK)
+	m := manifest()
+	items := m["items"].([]any)
+	if m["status"] != "partial" || items[0].(map[string]any)["status"] != "failed" || items[1].(map[string]any)["status"] != "ready" {
+		t.Fatalf("one item denied: status %v, items %v", m["status"], items)
+	}
+	e.want(e.do("DELETE", "/v1/assets/"+b["id"].(string), e.admin, nil), http.StatusNoContent)
+	if m := manifest(); m["status"] != "failed" {
+		t.Fatalf("every item failed: status %v, items %v", m["status"], m["items"])
+	}
+}

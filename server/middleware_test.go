@@ -2,10 +2,14 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,4 +298,21 @@ func TestAdminScopeIsPerTenant(t *testing.T) {
 	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "beta"}), http.StatusCreated)
 	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "beta"}), http.StatusConflict, CodeConflict)
 	e.want(e.do("POST", "/v1/tenants", e.admin, map[string]any{"name": "Bad Name"}), http.StatusUnprocessableEntity, CodeValidationFailed)
+}
+
+// TestStorageFullIs507: a full disk under any handler is 507
+// insufficient_storage, not an opaque 500, so clients know to retry later.
+func TestStorageFullIs507(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("store content: %w", &fs.PathError{Op: "write", Path: "/data/blobs/tmp/put-1", Err: syscall.ENOSPC}),
+		fmt.Errorf("store content: %w", syscall.EDQUOT),
+	} {
+		p := asProblem(err)
+		if p.Status != http.StatusInsufficientStorage || p.Code != CodeStorageFull {
+			t.Errorf("asProblem(%v) = %d %s, want 507 %s", err, p.Status, p.Code, CodeStorageFull)
+		}
+	}
+	if p := asProblem(errors.New("boom")); p.Status != http.StatusInternalServerError {
+		t.Errorf("asProblem(boom) = %d, want 500", p.Status)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"syscall"
 )
 
 // Problem is an RFC 9457 problem detail. Every error the API returns is one,
@@ -111,6 +112,7 @@ const (
 	CodeRangeNotSatisfiable = "range_not_satisfiable"
 	CodeUnavailable         = "unavailable"
 	CodeInternal            = "internal"
+	CodeStorageFull         = "insufficient_storage"
 	CodeGrantConsumed       = "grant_consumed"
 	CodeGrantRevoked        = "grant_revoked"
 	CodeGrantExpired        = "grant_expired"
@@ -142,6 +144,7 @@ var codeStatus = map[string]int{
 	CodeRangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
 	CodeUnavailable:         http.StatusServiceUnavailable,
 	CodeInternal:            http.StatusInternalServerError,
+	CodeStorageFull:         http.StatusInsufficientStorage,
 	CodeGrantConsumed:       http.StatusGone,
 	CodeGrantRevoked:        http.StatusGone,
 	CodeGrantExpired:        http.StatusGone,
@@ -172,6 +175,7 @@ var problemTitles = map[string]string{
 	CodeRangeNotSatisfiable: "Range not satisfiable",
 	CodeUnavailable:         "Service unavailable",
 	CodeInternal:            "Internal server error",
+	CodeStorageFull:         "The server's storage is full",
 	CodeGrantConsumed:       "Grant already used up",
 	CodeGrantRevoked:        "Grant revoked",
 	CodeGrantExpired:        "Grant expired",
@@ -226,6 +230,10 @@ func asProblem(err error) *Problem {
 	}
 	if p := problemFromStore(err); p != nil {
 		return p
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		// Logged as a server error too; the client learns it may retry.
+		return Errorf(CodeStorageFull, "the server has no room to store this; nothing was kept. Try again later, or ask the operator to free space")
 	}
 	return &Problem{Code: CodeInternal, Status: http.StatusInternalServerError, Detail: "an unexpected error occurred; see the server log for the request id"}
 }

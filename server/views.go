@@ -3,7 +3,9 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/haulhq/haul/store"
@@ -97,6 +99,24 @@ func pageOf(r *http.Request, prefix string) (store.Page, error) {
 		return p, Errorf(CodeValidationFailed, "cursor must be the next_cursor of a previous page (an %s_… id)", prefix)
 	}
 	return p, nil
+}
+
+// pageSlice cuts one page out of a short list the store returns whole
+// (tenants, keys), sorted by ID: the items after p.After, at most
+// p.PageLimit() of them, and the cursor of the next page ("" at the end).
+func pageSlice[T any](items []T, p store.Page, id func(T) string) ([]T, string) {
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(id(a), id(b)) })
+	if p.After != "" {
+		i, _ := slices.BinarySearchFunc(items, p.After, func(x T, after string) int { return strings.Compare(id(x), after) })
+		for i < len(items) && id(items[i]) <= p.After {
+			i++
+		}
+		items = items[i:]
+	}
+	if limit := p.PageLimit(); len(items) > limit {
+		return items[:limit], id(items[limit-1])
+	}
+	return items, ""
 }
 
 // validID reports whether id is an ID of the kind prefix: the prefix, "_"

@@ -58,8 +58,8 @@ type Event struct {
 
 // EventFilter narrows ListEvents.
 type EventFilter struct {
-	// Type, when set, keeps events of this type.
-	Type string
+	// Types, when set, keeps events of these types.
+	Types []string
 	// Since, when set, keeps events created at or after it.
 	Since time.Time
 	Page

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,6 +23,20 @@ import (
 type adminOptions struct {
 	Backends backendOptions
 	JSON     bool
+	// API, when set, makes the tenant and key commands go through the
+	// server's /v1/tenants and /v1/keys (an admin API key) instead of the
+	// store: no --data or --db was given, there is no store at the default
+	// data directory, and a server is configured.
+	API apiClientFunc
+	// NoStore says why there is no store to open: the default data
+	// directory holds none, and it is not created behind the user's back
+	// (a fresh store there would hold tenants and keys no server knows).
+	NoStore string
+	// NewStoreNotice, when set, is printed on stderr before the default
+	// data directory's store is created.
+	NewStoreNotice string
+	// ErrOut receives NewStoreNotice.
+	ErrOut io.Writer
 }
 
 func newAdminCmd(app *App) *cobra.Command {
@@ -29,12 +46,19 @@ func newAdminCmd(app *App) *cobra.Command {
 		Long: `Manage tenants and API keys directly in a server's store: the SQLite
 database under --data (the server may be running), or --db.
 
+Without --data and --db, and with no store in ./haul-data, the tenant and
+key commands talk to the server named by --server (or HAUL_SERVER) through
+its API instead, with an admin API key (--token or HAUL_TOKEN). With no
+server either, they create the store in ./haul-data (for a server to be
+started there) and say so.
+
 API keys are shown once, when made; only their hash is stored.
 
 EXIT STATUS
   0  done
   1  runtime error (no such tenant or key, store unreachable)
-  2  usage error (bad scope, bad tenant name)`,
+  2  usage error (bad scope, bad tenant name)
+  4  the API key was refused (through the API: it needs the admin scope)`,
 		Example: `  haul admin tenant create acme
   haul admin key create --tenant acme --scopes read,export --name ci
   haul admin key list --tenant acme
@@ -50,11 +74,33 @@ EXIT STATUS
 
 func adminOpts(app *App) adminOptions {
 	cfg := app.Config()
-	return adminOptions{Backends: backendOptions{Data: cfg.String("data"), DB: cfg.String("db")}, JSON: cfg.JSON}
+	opts := adminOptions{Backends: backendOptions{Data: cfg.String("data"), DB: cfg.String("db")}, JSON: cfg.JSON, ErrOut: app.IO.ErrOut}
+	if cfg.IsSet("data") || cfg.IsSet("db") {
+		return opts
+	}
+	if _, err := os.Stat(filepath.Join(opts.Backends.Data, "haul.db")); err == nil {
+		return opts
+	}
+	if cfg.Server != "" {
+		opts.API = apiClient(app)
+		opts.NoStore = fmt.Sprintf("this command works on the store, and there is none at %s: pass --data DIR (the server's data directory) or --db URL", opts.Backends.Data)
+		return opts
+	}
+	// Neither a store nor a server: make the store, so tenants and keys can
+	// be set up before the first `haul serve` in this directory; say so,
+	// since a server elsewhere would not see them.
+	opts.NewStoreNotice = fmt.Sprintf("haul: no store at %s yet; creating one (a server started with --data %s uses it; to manage a running server elsewhere pass --data DIR, --db URL or --server URL)\n", opts.Backends.Data, opts.Backends.Data)
+	return opts
 }
 
 // withAdminStore opens the store, runs fn and closes it.
 func withAdminStore(ctx context.Context, opts adminOptions, fn func(st store.Store) error) error {
+	if opts.NoStore != "" {
+		return usageErrorf("%s", opts.NoStore)
+	}
+	if opts.NewStoreNotice != "" && opts.ErrOut != nil {
+		fmt.Fprint(opts.ErrOut, opts.NewStoreNotice)
+	}
 	st, err := openStore(ctx, opts.Backends)
 	if err != nil {
 		return err
@@ -103,6 +149,9 @@ func runAdminTenantCreate(ctx context.Context, app *App, opts adminOptions, name
 	if !server.ValidTenantName(name) {
 		return usageErrorf("tenant name %q: use 1 to 64 of a-z, 0-9, '-' and '_'", name)
 	}
+	if opts.API != nil {
+		return apiAdminTenantCreate(ctx, app, opts, name)
+	}
 	return withAdminStore(ctx, opts, func(st store.Store) error {
 		t := &store.Tenant{Name: name}
 		if err := st.CreateTenant(ctx, t); err != nil {
@@ -120,6 +169,13 @@ func runAdminTenantCreate(ctx context.Context, app *App, opts adminOptions, name
 }
 
 func runAdminTenantList(ctx context.Context, app *App, opts adminOptions) error {
+	if opts.API != nil {
+		out, err := apiAdminTenantList(ctx, opts)
+		if err != nil {
+			return err
+		}
+		return printTenants(app, opts, out)
+	}
 	return withAdminStore(ctx, opts, func(st store.Store) error {
 		list, err := st.ListTenants(ctx)
 		if err != nil {
@@ -129,16 +185,20 @@ func runAdminTenantList(ctx context.Context, app *App, opts adminOptions) error 
 		for _, t := range list {
 			out = append(out, tenantOut{t.ID, t.Name, t.CreatedAt.UTC()})
 		}
-		if opts.JSON {
-			return printJSON(app, out)
-		}
-		tw := tabwriter.NewWriter(app.IO.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tID\tCREATED")
-		for _, t := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.ID, t.CreatedAt.Format(time.RFC3339))
-		}
-		return tw.Flush()
+		return printTenants(app, opts, out)
 	})
+}
+
+func printTenants(app *App, opts adminOptions, out []tenantOut) error {
+	if opts.JSON {
+		return printJSON(app, out)
+	}
+	tw := tabwriter.NewWriter(app.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tCREATED")
+	for _, t := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.ID, t.CreatedAt.Format(time.RFC3339))
+	}
+	return tw.Flush()
 }
 
 func newAdminKeyCmd(app *App) *cobra.Command {
@@ -229,6 +289,9 @@ func runAdminKeyCreate(ctx context.Context, app *App, opts adminOptions, tenant,
 	if err != nil {
 		return usageErrorf("--scopes: %v", err)
 	}
+	if opts.API != nil {
+		return apiAdminKeyCreate(ctx, app, opts, tenant, name, scopes)
+	}
 	return withAdminStore(ctx, opts, func(st store.Store) error {
 		t, err := findTenant(ctx, st, tenant)
 		if err != nil {
@@ -241,18 +304,32 @@ func runAdminKeyCreate(ctx context.Context, app *App, opts adminOptions, tenant,
 		if err := st.CreateAPIKey(ctx, k); err != nil {
 			return fmt.Errorf("create key: %w", err)
 		}
-		if opts.JSON {
-			v := viewKeyOut(k)
-			v.Key = secret
-			return printJSON(app, v)
-		}
-		fmt.Fprintln(app.IO.Out, secret)
-		fmt.Fprintf(app.IO.ErrOut, "created key %s for tenant %s with scopes %s; the key above is shown only once\n", k.ID, t.Name, strings.Join(scopes, ","))
-		return nil
+		v := viewKeyOut(k)
+		v.Key = secret
+		return printNewKey(app, opts, v, t.Name)
 	})
 }
 
+// printNewKey shows a key just made: the secret alone on stdout (so
+// KEY=$(haul admin key create …) works) and a notice on stderr, or with
+// --json the key object including the secret.
+func printNewKey(app *App, opts adminOptions, v keyOut, tenantName string) error {
+	if opts.JSON {
+		return printJSON(app, v)
+	}
+	fmt.Fprintln(app.IO.Out, v.Key)
+	fmt.Fprintf(app.IO.ErrOut, "created key %s for tenant %s with scopes %s; the key above is shown only once\n", v.ID, tenantName, strings.Join(v.Scopes, ","))
+	return nil
+}
+
 func runAdminKeyList(ctx context.Context, app *App, opts adminOptions, tenant string) error {
+	if opts.API != nil {
+		out, err := apiAdminKeyList(ctx, opts, tenant)
+		if err != nil {
+			return err
+		}
+		return printKeys(app, opts, out)
+	}
 	return withAdminStore(ctx, opts, func(st store.Store) error {
 		t, err := findTenant(ctx, st, tenant)
 		if err != nil {
@@ -266,23 +343,30 @@ func runAdminKeyList(ctx context.Context, app *App, opts adminOptions, tenant st
 		for _, k := range keys {
 			out = append(out, viewKeyOut(k))
 		}
-		if opts.JSON {
-			return printJSON(app, out)
-		}
-		tw := tabwriter.NewWriter(app.IO.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPREFIX\tNAME\tSCOPES\tCREATED\tSTATUS")
-		for _, k := range out {
-			status := "active"
-			if k.RevokedAt != nil {
-				status = "revoked " + k.RevokedAt.Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Name, strings.Join(k.Scopes, ","), k.CreatedAt.Format(time.RFC3339), status)
-		}
-		return tw.Flush()
+		return printKeys(app, opts, out)
 	})
 }
 
+func printKeys(app *App, opts adminOptions, out []keyOut) error {
+	if opts.JSON {
+		return printJSON(app, out)
+	}
+	tw := tabwriter.NewWriter(app.IO.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPREFIX\tNAME\tSCOPES\tCREATED\tSTATUS")
+	for _, k := range out {
+		status := "active"
+		if k.RevokedAt != nil {
+			status = "revoked " + k.RevokedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Name, strings.Join(k.Scopes, ","), k.CreatedAt.Format(time.RFC3339), status)
+	}
+	return tw.Flush()
+}
+
 func runAdminKeyRevoke(ctx context.Context, app *App, opts adminOptions, tenant, id string) error {
+	if opts.API != nil {
+		return apiAdminKeyRevoke(ctx, app, opts, tenant, id)
+	}
 	return withAdminStore(ctx, opts, func(st store.Store) error {
 		t, err := findTenant(ctx, st, tenant)
 		if err != nil {

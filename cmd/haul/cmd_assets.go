@@ -426,35 +426,5 @@ func runAssetsRm(ctx context.Context, opts *assetsRmOptions) error {
 	if err != nil {
 		return err
 	}
-	failed := 0
-	var lastErr error
-	for _, id := range opts.IDs {
-		err := c.DeleteAsset(ctx, id)
-		if err != nil {
-			if client.IsAuth(err) || ctx.Err() != nil {
-				return apiFailure(fmt.Errorf("delete %s: %w", id, err), "")
-			}
-			failed++
-			lastErr = fmt.Errorf("delete %s: %w", id, err)
-			if len(opts.IDs) > 1 {
-				fmt.Fprintf(opts.IO.ErrOut, "haul: %v\n", lastErr)
-			}
-			if opts.JSON {
-				_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "deleted": false, "error": err.Error()})
-			}
-			continue
-		}
-		if opts.JSON {
-			_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "deleted": true})
-		} else {
-			fmt.Fprintf(opts.IO.Out, "deleted %s\n", id)
-		}
-	}
-	switch {
-	case failed == 0:
-		return nil
-	case failed == len(opts.IDs) && len(opts.IDs) == 1:
-		return apiFailure(lastErr, "")
-	}
-	return withExit(exitPartial, fmt.Errorf("%d of %d assets not deleted", failed, len(opts.IDs)))
+	return applyEach(ctx, &opts.apiOptions, opts.IDs, bulkAction{Verb: "delete", Done: "deleted", Noun: "assets", Do: c.DeleteAsset})
 }

@@ -232,3 +232,42 @@ func TestUploadUsageAndAuth(t *testing.T) {
 		t.Errorf("read-only key: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestAssetsUpdateClearsRights: `haul assets update --available-until none`
+// and `--allowed-formats ""` clear those rights on a server that merges
+// PATCH rights (the client sends cleared members as null), and changing one
+// right keeps the others.
+func TestAssetsUpdateClearsRights(t *testing.T) {
+	url, _, admin := realServer(t)
+	env := map[string]string{"HAUL_SERVER": url, "HAUL_TOKEN": admin}
+	file := filepath.Join(t.TempDir(), "r.txt")
+	if err := os.WriteFile(file, []byte("rights"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runIn(t, env, "upload", file)
+	if code != 0 {
+		t.Fatalf("upload: exit %d: %s", code, errOut)
+	}
+	id := strings.TrimSpace(out)
+	rights := func(args ...string) map[string]any {
+		t.Helper()
+		code, out, errOut := runIn(t, env, append([]string{"assets", "update", id, "--json"}, args...)...)
+		var a map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &a) != nil {
+			t.Fatalf("assets update %v: exit %d\n%s%s", args, code, out, errOut)
+		}
+		return a["rights"].(map[string]any)
+	}
+	r := rights("--allowed-formats", "original", "--available-until", "2099-01-01T00:00:00Z", "--redistribution", "partner")
+	if r["allowed_formats"] == nil || r["available_until"] == nil || r["redistribution"] != "partner" {
+		t.Fatalf("set: %v", r)
+	}
+	r = rights("--downloadable=false")
+	if r["downloadable"] != false || r["allowed_formats"] == nil || r["available_until"] == nil || r["redistribution"] != "partner" {
+		t.Fatalf("--downloadable=false changed other rights: %v", r)
+	}
+	r = rights("--available-until", "none", "--allowed-formats", "")
+	if r["available_until"] != nil || r["allowed_formats"] != nil || r["downloadable"] != false || r["redistribution"] != "partner" {
+		t.Fatalf("clearing: %v", r)
+	}
+}

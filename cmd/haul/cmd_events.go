@@ -56,8 +56,8 @@ EXIT STATUS
 			return runEvents(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.Type, "type", "t", "", "only events of this type, e.g. grant.accessed or delivery")
-	cmd.Flags().StringVar(&opts.After, "after", "", "start after this event id")
+	cmd.Flags().StringVarP(&opts.Type, "type", "t", "", "only events of this type, e.g. grant.accessed or delivery; several comma-separated")
+	cmd.Flags().StringVar(&opts.After, "after", "", "start after this event id (evt_…) or RFC 3339 time")
 	cmd.Flags().IntVarP(&opts.Limit, "limit", "L", 100, "at most this many events (0: all); ignored with --follow")
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new events until interrupted")
 	return cmd

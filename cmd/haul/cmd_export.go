@@ -250,8 +250,8 @@ func runExport(ctx context.Context, opts *exportOptions) error {
 	if err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("output directory: %w", err)
+	if err := makeOutputDir(dir); err != nil {
+		return err
 	}
 	c, err := opts.Client()
 	if err != nil {
@@ -324,10 +324,14 @@ func runExport(ctx context.Context, opts *exportOptions) error {
 	failed := sum.Failed()
 	view.finish(sum, failed, manifestPath, sumsPath)
 	if len(failed) > 0 {
+		// 4 only when access was refused for every item; any other
+		// failure, or some items done, is a partial result (3), as in fetch.
+		refused := len(failed) == len(sum.Results)
 		for _, r := range failed {
-			if downloader.IsAuthError(r.Err) && len(failed) == len(sum.Results) {
-				return withExit(exitAuth, fmt.Errorf("downloads refused: %w", r.Err))
-			}
+			refused = refused && downloader.IsAuthError(r.Err)
+		}
+		if refused {
+			return withExit(exitAuth, fmt.Errorf("downloads refused: %w", failed[0].Err))
 		}
 		return withExit(exitPartial, fmt.Errorf("%d of %d items failed", len(failed), len(sum.Results)))
 	}

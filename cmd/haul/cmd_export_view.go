@@ -148,6 +148,9 @@ func (v *exportView) finish(sum *downloader.Summary, failed []downloader.Result,
 	if manifestPath != "" {
 		fmt.Fprintf(v.errOut, "wrote %s and %s\n", manifestPath, sumsPath)
 	}
+	if len(failed) > 0 {
+		fmt.Fprintln(v.errOut, "hint:", failureAdvice(failed))
+	}
 }
 
 func (v *exportView) interrupted() {

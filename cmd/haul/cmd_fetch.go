@@ -74,9 +74,17 @@ server sent neither is resumed only when the manifest gives its checksum (a
 mismatch discards it and starts over); without a checksum it restarts from
 zero, because nothing would reveal a file changed between runs.
 
+Nothing already in DIR is lost: a file at a target name that haul did not
+download there is skipped when it matches the manifest's checksum, and
+otherwise moved to DIR/.haul/replaced/ (said on stderr) before the download
+takes its place.
+
 Items that are still queued or processing are waited for by re-reading the
 manifest from its "self" URL; expired signed URLs (403/410) are refreshed the
-same way. On 429/503 the whole host is left alone for its Retry-After.
+same way. A URL that redirects, such as a grant link (/g/TOKEN), is followed
+once per file: ranged connections, retries and resumes go where it led, so a
+one-time link is redeemed once and can still be resumed. On 429/503 the
+whole host is left alone for its Retry-After.
 
 Progress: bars on a terminal; plain lines otherwise (one per finished file
 and an aggregate every 5 seconds); --json prints newline-delimited JSON
@@ -192,8 +200,8 @@ func runFetch(ctx context.Context, opts *fetchOptions) error {
 		return err
 	}
 	defer body.Close()
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
-		return fmt.Errorf("output directory: %w", err)
+	if err := makeOutputDir(opts.Dir); err != nil {
+		return err
 	}
 	sink := newProgressSink(opts.IO, opts.JSON, opts.NoProgress)
 	defer sink.Close()
@@ -287,6 +295,9 @@ func fetchOutcome(opts *fetchOptions, sum *downloader.Summary) error {
 				name = r.Key
 			}
 			fmt.Fprintf(opts.IO.ErrOut, "  %s: %v\n", name, r.Err)
+		}
+		if len(failed) > 0 {
+			fmt.Fprintln(opts.IO.ErrOut, "hint:", failureAdvice(failed))
 		}
 	}
 	if len(failed) == 0 {

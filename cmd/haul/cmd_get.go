@@ -103,8 +103,8 @@ func runGet(ctx context.Context, opts *getOptions) error {
 	if err != nil {
 		return fmt.Errorf("output directory: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("output directory: %w", err)
+	if err := makeOutputDir(dir); err != nil {
+		return err
 	}
 	c, err := opts.Client()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +37,13 @@ The recipient's link redirects to a short-lived signed URL for each download.`,
 	return cmd
 }
 
-// parseSpan reads a duration that may also be whole days ("7d", "30d").
+// parseSpan reads a duration that may also be whole days ("7d", "30d") or
+// whole seconds ("3600", like the API's expires_in).
 func parseSpan(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && n <= math.MaxInt64/int64(time.Second) {
+		return time.Duration(n) * time.Second, nil
+	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err == nil && n > 0 {
@@ -47,7 +52,7 @@ func parseSpan(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration like 90m, 24h or 7d", s)
+		return 0, fmt.Errorf("%q is not a positive duration like 90m, 24h, 7d or 3600 (seconds)", s)
 	}
 	return d, nil
 }
@@ -59,7 +64,7 @@ type expiryFlags struct {
 }
 
 func (e *expiryFlags) add(cmd *cobra.Command, what string) {
-	cmd.Flags().StringVar(&e.In, "expires-in", "", what+" for this long (e.g. 90m, 24h, 7d; the server caps it)")
+	cmd.Flags().StringVar(&e.In, "expires-in", "", what+" for this long (e.g. 90m, 24h, 7d, or 3600 seconds; the server caps it)")
 	cmd.Flags().StringVar(&e.At, "expires-at", "", what+" until this time (RFC 3339)")
 	cmd.MarkFlagsMutuallyExclusive("expires-in", "expires-at")
 }
@@ -353,36 +358,7 @@ func runGrantRevoke(ctx context.Context, opts *grantRevokeOptions) error {
 	if err != nil {
 		return err
 	}
-	failed := 0
-	var lastErr error
-	for _, id := range opts.IDs {
-		if err := c.RevokeGrant(ctx, id); err != nil {
-			if client.IsAuth(err) || ctx.Err() != nil {
-				return apiFailure(fmt.Errorf("revoke %s: %w", id, err), "")
-			}
-			failed++
-			lastErr = fmt.Errorf("revoke %s: %w", id, err)
-			if len(opts.IDs) > 1 {
-				fmt.Fprintf(opts.IO.ErrOut, "haul: %v\n", lastErr)
-			}
-			if opts.JSON {
-				_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "revoked": false, "error": err.Error()})
-			}
-			continue
-		}
-		if opts.JSON {
-			_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "revoked": true})
-		} else {
-			fmt.Fprintf(opts.IO.Out, "revoked %s\n", id)
-		}
-	}
-	switch {
-	case failed == 0:
-		return nil
-	case failed == len(opts.IDs) && len(opts.IDs) == 1:
-		return apiFailure(lastErr, "")
-	}
-	return withExit(exitPartial, fmt.Errorf("%d of %d grants not revoked", failed, len(opts.IDs)))
+	return applyEach(ctx, &opts.apiOptions, opts.IDs, bulkAction{Verb: "revoke", Done: "revoked", Noun: "grants", Do: c.RevokeGrant})
 }
 
 // --- renew ---

@@ -269,3 +269,59 @@ func TestEventsFollow(t *testing.T) {
 		t.Fatalf("follow output:\n%s", out.String())
 	}
 }
+
+// TestParseSpan: --expires-in takes what the API's expires_in takes (whole
+// seconds, SPEC §3 Grants) as well as durations and days.
+func TestParseSpan(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"3600", time.Hour, true},
+		{" 90 ", 90 * time.Second, true},
+		{"90m", 90 * time.Minute, true},
+		{"24h", 24 * time.Hour, true},
+		{"7d", 7 * 24 * time.Hour, true},
+		{"0", 0, false},
+		{"-5", 0, false},
+		{"1.5", 0, false},
+		{"soon", 0, false},
+		{"99999999999999999999", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseSpan(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseSpan(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestGrantCreateExpiresInSeconds: `haul grant create --expires-in 3600`
+// makes a grant whose access ends in an hour.
+func TestGrantCreateExpiresInSeconds(t *testing.T) {
+	url, _, admin := realServer(t)
+	env := map[string]string{"HAUL_SERVER": url, "HAUL_TOKEN": admin}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(file, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runIn(t, env, "upload", file)
+	if code != 0 {
+		t.Fatalf("upload: exit %d: %s", code, errOut)
+	}
+	id := strings.TrimSpace(out)
+	before := time.Now()
+	code, out, errOut = runIn(t, env, "grant", "create", id, "--expires-in", "3600", "--json")
+	if code != 0 {
+		t.Fatalf("grant create --expires-in 3600: exit %d: %s", code, errOut)
+	}
+	var g client.Grant
+	if err := json.Unmarshal([]byte(out), &g); err != nil {
+		t.Fatalf("grant JSON %q: %v", out, err)
+	}
+	if d := g.AccessExpiresAt.Sub(before); d < time.Hour-5*time.Second || d > time.Hour+5*time.Second {
+		t.Errorf("access_expires_at %s is %v after the request, want about 1h", g.AccessExpiresAt, d)
+	}
+}

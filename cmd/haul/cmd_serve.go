@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,9 +25,11 @@ import (
 
 // serveOptions are the parsed flags of `haul serve`.
 type serveOptions struct {
-	Backends        backendOptions
-	Addr            string
-	PublicURL       string
+	Backends  backendOptions
+	Addr      string
+	PublicURL string
+	// TLSCert and TLSKey, when set, serve HTTPS with this PEM pair.
+	TLSCert, TLSKey string
 	TrustProxy      []string
 	RateLimits      []string
 	ScanCommand     string
@@ -77,6 +80,11 @@ by ffmpeg in a pool of --workers from a durable job queue; a job a killed
 server was running is picked up again. Without ffmpeg and ffprobe on PATH
 only the original format is served.
 
+HTTPS: --tls-cert and --tls-key serve TLS (and HTTP/2) directly; the files
+are re-read when they change, so a renewed certificate needs no restart.
+Behind a proxy that terminates TLS, use --public-url and --trust-proxy
+instead.
+
 SIGTERM or Ctrl-C stops accepting connections and lets in-flight requests
 finish (up to --shutdown-timeout).
 
@@ -86,6 +94,10 @@ EXIT STATUS
   2  usage or configuration error`,
 		Example: `  # Serve on the default address with data in ./haul-data
   haul serve
+
+  # HTTPS on port 8443 with a certificate kept up to date by certbot
+  haul serve --addr :8443 --tls-cert /etc/letsencrypt/live/media.example.com/fullchain.pem \
+    --tls-key /etc/letsencrypt/live/media.example.com/privkey.pem
 
   # Public URL behind a reverse proxy on 10.0.0.0/8
   haul serve --addr :8080 --public-url https://media.example.com --trust-proxy 10.0.0.0/8
@@ -103,6 +115,11 @@ EXIT STATUS
 				Addr:        cfg.String("addr"),
 				PublicURL:   cfg.String("public_url"),
 				ScanCommand: cfg.String("scan_command"),
+				TLSCert:     cfg.String("tls_cert"),
+				TLSKey:      cfg.String("tls_key"),
+			}
+			if (opts.TLSCert == "") != (opts.TLSKey == "") {
+				return usageErrorf("--tls-cert and --tls-key go together: give both (HTTPS) or neither (HTTP)")
 			}
 			opts.TrustProxy, _ = cmd.Flags().GetStringSlice("trust-proxy")
 			if !cmd.Flags().Changed("trust-proxy") {
@@ -146,6 +163,8 @@ EXIT STATUS
 	f.String("db", "", "metadata store URL (default: SQLite at DATA/haul.db)")
 	f.String("blobs", "", "blob store URL (default: DATA/blobs)")
 	f.String("public-url", "", "base URL clients reach the server at (default: the request's Host)")
+	f.String("tls-cert", "", "serve HTTPS with this PEM certificate (chain) file; re-read when it changes")
+	f.String("tls-key", "", "the PEM private key of --tls-cert")
 	f.StringSlice("trust-proxy", nil, "proxies (IPs or CIDRs) whose X-Forwarded-For is believed")
 	f.StringArray("rate-limit", nil, "rate limit CLASS=N/WINDOW (job, export, grant, poll, redeem, delivery), CLASS=off, or off")
 	f.String("scan-command", "", "command run by sh -c with each upload on stdin; non-zero exit quarantines it")
@@ -265,9 +284,15 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 			return usageErrorf("--public-url %q: want an absolute http(s) URL", opts.PublicURL)
 		}
 	}
+	var certs *certReloader
+	if opts.TLSCert != "" {
+		if certs, err = newCertReloader(opts.TLSCert, opts.TLSKey, log); err != nil {
+			return withExit(exitUsage, err)
+		}
+	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
+		return listenError(opts.Addr, err)
 	}
 	defer ln.Close()
 
@@ -345,9 +370,16 @@ func runServe(ctx context.Context, app *App, opts serveOptions) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	scheme := "http"
+	serve := func() error { return hs.Serve(ln) }
+	if certs != nil {
+		scheme = "https"
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}
+		serve = func() error { return hs.ServeTLS(ln, "", "") }
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(app.IO.Out, "haul serving on http://%s (data %s)\n", ln.Addr(), opts.Backends.Data)
+	go func() { errc <- serve() }()
+	fmt.Fprintf(app.IO.Out, "haul serving on %s://%s (data %s)\n", scheme, ln.Addr(), opts.Backends.Data)
 	log.Info("listening", "addr", ln.Addr().String(), "public_url", opts.PublicURL, "rate_limits", limits != nil)
 
 	select {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,10 +24,14 @@ import (
 type verifyOptions struct {
 	IO *IOStreams
 
-	Target string // DIR or MANIFEST
+	Target string // DIR or MANIFEST (a path, "-" for stdin, or an http(s) URL)
 	Dir    string // where the files are; "" = next to the manifest
 	Jobs   int
 	JSON   bool
+	// Server and Token: the Bearer token goes with a manifest URL on the
+	// configured server's host, as with haul fetch.
+	Server string
+	Token  string
 }
 
 func newVerifyCmd(app *App) *cobra.Command {
@@ -40,6 +46,8 @@ DIR means DIR/manifest.json, or DIR/SHA256SUMS when there is no manifest.json,
 or else the journal haul fetch keeps of the files it completed (DIR/.haul).
 MANIFEST is a manifest file (JSON or a URL list with checksums) or a
 SHA256SUMS file; its files are looked up next to it unless --dir says where.
+Like haul fetch, MANIFEST may also be "-" (stdin) or an http(s) URL; its
+files are then looked up in --dir, by default the current directory.
 Items without a checksum are only checked for presence and size.
 
 With --json, one JSON object per file and a final summary are printed on
@@ -53,7 +61,8 @@ EXIT STATUS
 		Example: `  haul verify downloads
   haul verify downloads/manifest.json
   haul verify manifest.json --dir /mnt/media -j 4
-  haul verify downloads/SHA256SUMS --json`,
+  haul verify downloads/SHA256SUMS --json
+  haul verify https://media.example.com/v1/exports/exp_01/manifest --dir out`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := app.Config()
@@ -61,6 +70,7 @@ EXIT STATUS
 			opts.Target = args[0]
 			opts.Dir = cfg.String("dir")
 			opts.JSON = cfg.JSON
+			opts.Server, opts.Token = cfg.Server, cfg.Token
 			var err error
 			if opts.Jobs, err = cfg.Int("jobs"); err != nil || opts.Jobs < 0 {
 				return usageErrorf("-j/--jobs must be 0 (one per CPU) or more")
@@ -104,7 +114,18 @@ type verifySummary struct {
 }
 
 func runVerify(ctx context.Context, opts *verifyOptions) error {
-	entries, dir, err := loadVerifyEntries(opts.Target, opts.Dir)
+	var entries []verifyEntry
+	var dir string
+	var err error
+	if isRemoteManifest(opts.Target) {
+		entries, err = loadRemoteVerifyEntries(ctx, opts)
+		dir = opts.Dir
+		if dir == "" {
+			dir = "."
+		}
+	} else {
+		entries, dir, err = loadVerifyEntries(opts.Target, opts.Dir)
+	}
 	if err != nil {
 		return err
 	}
@@ -258,23 +279,52 @@ func loadVerifyEntries(target, dirFlag string) ([]verifyEntry, string, error) {
 		if err != nil {
 			return nil, "", withExit(exitUsage, fmt.Errorf("verify %s: %w", path, err))
 		}
-		entries := make([]verifyEntry, 0, len(sums))
-		seen := map[string]bool{}
-		for _, s := range sums {
-			e := verifyEntry{Name: strings.TrimPrefix(s.Name, "./"), SHA256: s.SHA256}
-			if name, err := manifest.CleanName(e.Name); err != nil {
-				e.err = err
-			} else {
-				e.err = duplicate(seen, name)
-			}
-			entries = append(entries, e)
-		}
-		return entries, dir, nil
+		return sumsEntries(sums), dir, nil
 	}
 	m, err := manifest.Parse(f)
 	if err != nil {
 		return nil, "", withExit(exitUsage, fmt.Errorf("verify %s: %w", path, err))
 	}
+	return manifestEntries(m), dir, nil
+}
+
+// isRemoteManifest reports whether ref is read as haul fetch reads it
+// rather than as a local path: stdin or an http(s) URL.
+func isRemoteManifest(ref string) bool {
+	return ref == "-" || strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://")
+}
+
+// loadRemoteVerifyEntries reads the manifest from stdin or a URL: a JSON
+// manifest, a URL list, or (from stdin) SHA256SUMS lines.
+func loadRemoteVerifyEntries(ctx context.Context, opts *verifyOptions) ([]verifyEntry, error) {
+	src := &manifestSource{client: downloader.NewHTTPClient(2), server: opts.Server, token: opts.Token}
+	body, what, err := src.open(ctx, opts.Target, opts.IO.In)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(body, maxVerifyManifest+1))
+	if err != nil {
+		return nil, fmt.Errorf("verify: read manifest %s: %w", what, err)
+	}
+	if len(data) > maxVerifyManifest {
+		return nil, usageErrorf("verify: manifest %s is larger than %d bytes", what, maxVerifyManifest)
+	}
+	m, perr := manifest.Parse(bytes.NewReader(data))
+	if perr == nil {
+		return manifestEntries(m), nil
+	}
+	if sums, err := manifest.ParseSHA256Sums(bytes.NewReader(data)); err == nil && len(sums) > 0 {
+		return sumsEntries(sums), nil
+	}
+	return nil, withExit(exitUsage, fmt.Errorf("verify %s: %w", what, perr))
+}
+
+// maxVerifyManifest caps a manifest read from stdin or a URL.
+const maxVerifyManifest = 256 << 20
+
+// manifestEntries lists the ready items of m.
+func manifestEntries(m *manifest.Manifest) []verifyEntry {
 	var entries []verifyEntry
 	seen := map[string]bool{}
 	for i := range m.Items {
@@ -291,7 +341,7 @@ func loadVerifyEntries(target, dirFlag string) ([]verifyEntry, string, error) {
 		}
 		entries = append(entries, e)
 	}
-	return entries, dir, nil
+	return entries
 }
 
 // duplicate refuses a later entry for a name already listed, compared
@@ -344,4 +394,20 @@ func journalEntries(dir string) ([]verifyEntry, error) {
 		return nil, fmt.Errorf("no completed files in the journal")
 	}
 	return entries, nil
+}
+
+// sumsEntries lists the lines of a SHA256SUMS file.
+func sumsEntries(sums []manifest.Sum) []verifyEntry {
+	entries := make([]verifyEntry, 0, len(sums))
+	seen := map[string]bool{}
+	for _, s := range sums {
+		e := verifyEntry{Name: strings.TrimPrefix(s.Name, "./"), SHA256: s.SHA256}
+		if name, err := manifest.CleanName(e.Name); err != nil {
+			e.err = err
+		} else {
+			e.err = duplicate(seen, name)
+		}
+		entries = append(entries, e)
+	}
+	return entries
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -107,4 +109,73 @@ func TestVerifyManifestDuplicates(t *testing.T) {
 	if code != exitPartial {
 		t.Errorf("exit %d, want 3 (fetch refused the duplicates too)", code)
 	}
+}
+
+// TestVerifyManifestFromStdinAndURL: haul verify takes MANIFEST the way
+// haul fetch does (SPEC §2: a path, "-" for stdin, or an http(s) URL); the
+// files are looked up in --dir. A mismatch exits 3, an unreadable manifest 2.
+func TestVerifyManifestFromStdinAndURL(t *testing.T) {
+	dir := t.TempDir()
+	a, b := strings.Repeat("a", 3000), strings.Repeat("b", 4000)
+	for name, body := range map[string]string{"a.bin": a, "sub/b.bin": b} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := manifest.Manifest{Version: 1, Items: []manifest.Item{
+		{Filename: "a.bin", URL: "http://h/a", Checksum: "sha256:" + sha256Hex(a), Size: 3000},
+		{Filename: "sub/b.bin", URL: "http://h/b", Checksum: "sha256:" + sha256Hex(b)},
+	}}
+	body, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawAuth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sawAuth = r.Header.Get("Authorization")
+		if r.URL.Path != "/manifest" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	defer srv.Close()
+
+	code, stdout, errOut := runHaulIn(t, nil, string(body), "verify", "-", "--dir", dir)
+	if code != 0 || !strings.Contains(stdout, "OK        a.bin") || !strings.Contains(stdout, "OK        sub/b.bin") {
+		t.Fatalf("verify - : exit %d\n%s%s", code, stdout, errOut)
+	}
+	env := map[string]string{"HAUL_SERVER": srv.URL, "HAUL_TOKEN": "tok"}
+	code, stdout, errOut = runHaulIn(t, env, "", "verify", srv.URL+"/manifest", "--dir", dir)
+	if code != 0 || !strings.Contains(stdout, "OK        sub/b.bin") {
+		t.Fatalf("verify URL: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if sawAuth != "Bearer tok" {
+		t.Errorf("manifest URL on the configured server got Authorization %q", sawAuth)
+	}
+	// SHA256SUMS lines on stdin work too.
+	sums := sha256Hex(a) + "  a.bin\n" + sha256Hex(b) + "  sub/b.bin\n"
+	if code, stdout, errOut := runHaulIn(t, nil, sums, "verify", "-", "--dir", dir); code != 0 {
+		t.Errorf("verify - with SHA256SUMS: exit %d\n%s%s", code, stdout, errOut)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "a.bin"), []byte(strings.Repeat("x", 3000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = runHaulIn(t, nil, string(body), "verify", "-", "--dir", dir)
+	if code != exitPartial || !strings.Contains(stdout, "MISMATCH  a.bin") {
+		t.Errorf("after corrupting a.bin: exit %d, want 3\n%s", code, stdout)
+	}
+	if code, _, _ := runHaulIn(t, nil, "not a manifest\n", "verify", "-", "--dir", dir); code != exitUsage {
+		t.Errorf("garbage on stdin: exit %d, want 2", code)
+	}
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -212,36 +212,7 @@ func runWebhookRm(ctx context.Context, opts *webhookRmOptions) error {
 	if err != nil {
 		return err
 	}
-	failed := 0
-	var lastErr error
-	for _, id := range opts.IDs {
-		if err := c.DeleteWebhook(ctx, id); err != nil {
-			if client.IsAuth(err) || ctx.Err() != nil {
-				return apiFailure(fmt.Errorf("remove %s: %w", id, err), "")
-			}
-			failed++
-			lastErr = fmt.Errorf("remove %s: %w", id, err)
-			if len(opts.IDs) > 1 {
-				fmt.Fprintf(opts.IO.ErrOut, "haul: %v\n", lastErr)
-			}
-			if opts.JSON {
-				_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "removed": false, "error": err.Error()})
-			}
-			continue
-		}
-		if opts.JSON {
-			_ = writeJSONLine(opts.IO.Out, map[string]any{"id": id, "removed": true})
-		} else {
-			fmt.Fprintf(opts.IO.Out, "removed %s\n", id)
-		}
-	}
-	switch {
-	case failed == 0:
-		return nil
-	case failed == len(opts.IDs) && len(opts.IDs) == 1:
-		return apiFailure(lastErr, "")
-	}
-	return withExit(exitPartial, fmt.Errorf("%d of %d webhooks not removed", failed, len(opts.IDs)))
+	return applyEach(ctx, &opts.apiOptions, opts.IDs, bulkAction{Verb: "remove", Done: "removed", Noun: "webhooks", Do: c.DeleteWebhook})
 }
 
 // --- deliveries ---

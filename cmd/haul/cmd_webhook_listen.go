@@ -116,7 +116,7 @@ func runWebhookListen(ctx context.Context, app *App, opts *webhookListenOptions)
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
+		return listenError(opts.Addr, err)
 	}
 	client := &http.Client{
 		Timeout:       30 * time.Second,

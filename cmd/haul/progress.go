@@ -88,6 +88,10 @@ func (p *progressSink) line(ev downloader.Event) {
 	quiet := p.mode == progressQuiet
 	switch ev.Type {
 	case downloader.EventDone:
+		if ev.Replaced != "" {
+			// Said even when quiet: a file the user had was moved.
+			fmt.Fprintf(p.errOut, "kept  the file that was at %s as %s\n", ev.Filename, ev.Replaced)
+		}
 		if quiet {
 			return
 		}
@@ -204,6 +208,10 @@ func (f *barFrame) event(ev downloader.Event) {
 		fmt.Fprintf(f.w, "FAIL  %s  %s\n", nameOr(ev), ev.Error)
 	case downloader.EventDone:
 		delete(f.files, ev.Item)
+		if ev.Replaced != "" {
+			f.clear()
+			fmt.Fprintf(f.w, "kept  the file that was at %s as %s\n", ev.Filename, ev.Replaced)
+		}
 	case downloader.EventProgress:
 		if ev.Totals == nil {
 			return

@@ -15,6 +15,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -116,6 +118,9 @@ type Server struct {
 	DataDir string
 	// Args are the extra arguments the server was started with.
 	Args []string
+	// HTTPClient reaches the server; with --tls-cert among Args it trusts
+	// that certificate and URL is https.
+	HTTPClient *http.Client
 
 	t      testing.TB
 	mu     sync.Mutex
@@ -184,8 +189,21 @@ func (s *Server) start() {
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()
 	s.URL = "http://" + s.Addr
+	s.HTTPClient = &http.Client{}
+	if certFile := flagValue(s.Args, "--tls-cert"); certFile != "" {
+		pem, err := os.ReadFile(certFile)
+		if err != nil {
+			t.Fatalf("e2e: %v", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			t.Fatalf("e2e: no certificate in %s", certFile)
+		}
+		s.URL = "https://" + s.Addr
+		s.HTTPClient.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	}
 	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: s.HTTPClient.Transport}
 	for {
 		select {
 		case <-done:

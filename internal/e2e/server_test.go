@@ -61,7 +61,7 @@ func do(t *testing.T, srv *e2e.Server, method, path, key string, body any, hdr .
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := srv.HTTPClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

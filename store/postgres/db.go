@@ -6,10 +6,10 @@
 // handling (times as Unix microseconds, JSON as text), so that both
 // backends run the same statements wherever the dialects agree, pass the
 // same contract suite (store/storetest), and `haul admin migrate-store`
-// can copy rows verbatim. The data files (asset.go … webhook.go) are the
-// SQLite backend's with the dialect differences applied (placeholders are
-// rewritten at run time); keep the two in step — `diff` them — when
-// changing either.
+// can copy rows verbatim. The statements themselves live in
+// store/internal/sqlstore, shared with the SQLite backend; this package
+// gives them its dialect (dialect.go) and rewrites their ? placeholders
+// at run time.
 //
 // Concurrency: writes run in SERIALIZABLE transactions, retried on a
 // serialization failure or deadlock, so each method and WithTx behave as on
@@ -31,10 +31,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/haulhq/haul/store"
+	"github.com/haulhq/haul/store/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -67,10 +66,20 @@ var (
 	ErrNoDatabase = errors.New("database does not exist")
 )
 
-// DB is the PostgreSQL store. It implements store.Store.
+// storeMethods are the data methods DB shares with store/sqlite, embedded
+// under an unexported name.
+type storeMethods = sqlstore.Store
+
+// DB is the PostgreSQL store. It implements store.Store; its data methods
+// (all but Close, Ready, WithTx and WithRowLockTx) are the ones it shares
+// with store/sqlite, run here on the pool or in retried transactions.
 type DB struct {
-	sql  *sql.DB
-	conf *pgx.ConnConfig
+	storeMethods
+
+	d     *sqlstore.Dialect
+	clock func() time.Time // calls Now
+	sql   *sql.DB
+	conf  *pgx.ConnConfig
 	// rebound caches queries with ? placeholders rewritten as $n.
 	rebound sync.Map
 
@@ -106,7 +115,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	sdb.SetMaxOpenConns(opts.MaxConns)
 	sdb.SetMaxIdleConns(opts.MaxConns)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
-	db := &DB{sql: sdb, conf: conf, Now: time.Now}
+	db := &DB{sql: sdb, conf: conf, d: newDialect(), Now: time.Now}
+	db.clock = func() time.Time { return db.Now() }
+	db.storeMethods = sqlstore.NewStore(db.d, db.clock, rebinder{sdb, db}, db.write, db.writeRC)
 	if err := sdb.PingContext(ctx); err != nil {
 		sdb.Close()
 		return nil, db.describe(err)
@@ -189,20 +200,11 @@ func (db *DB) migrate(ctx context.Context) error {
 		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("postgres: create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	err = sqlstore.ApplyMigrations(migrationFS, func(version, body string) error {
+		return db.applyMigration(ctx, conn, version, body)
+	})
 	if err != nil {
-		return fmt.Errorf("postgres: list migrations: %w", err)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("postgres: read migration %s: %w", version, err)
-		}
-		if err := db.applyMigration(ctx, conn, version, string(body)); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", version, err)
-		}
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }
@@ -229,17 +231,10 @@ func (db *DB) applyMigration(ctx context.Context, conn *sql.Conn, version, body 
 	return t.Commit()
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // rebinder runs queries written with SQLite's ? placeholders — the two
 // backends share their statements — as PostgreSQL's $1, $2, ….
 type rebinder struct {
-	q  querier
+	q  sqlstore.Querier
 	db *DB
 }
 
@@ -282,24 +277,10 @@ func (db *DB) rebind(query string) string {
 	return out
 }
 
-// tx runs the data operations on a querier: the pool, or a transaction.
-type tx struct {
-	q  querier
-	db *DB
-}
-
-var _ store.Tx = (*tx)(nil)
-
-// rd returns the operations on the pool (for single reads).
-func (db *DB) rd() *tx { return &tx{q: rebinder{db.sql, db}, db: db} }
-
-// now returns the store clock's time, truncated as stored.
-func (t *tx) now() time.Time { return t.db.Now().UTC().Truncate(time.Microsecond) }
-
 // write runs fn in a serializable transaction, again after a
 // serialization failure or deadlock (fn has no effects outside the
 // transaction, so running it again is safe).
-func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
+func (db *DB) write(ctx context.Context, fn func(*sqlstore.Tx) error) error {
 	return db.writeIso(ctx, sql.LevelSerializable, fn)
 }
 
@@ -308,11 +289,11 @@ func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
 // upsert, a row locked with FOR UPDATE (SKIP LOCKED) before it is changed —
 // so that concurrent callers wait for a row lock instead of failing and
 // retrying the whole transaction.
-func (db *DB) writeRC(ctx context.Context, fn func(*tx) error) error {
+func (db *DB) writeRC(ctx context.Context, fn func(*sqlstore.Tx) error) error {
 	return db.writeIso(ctx, sql.LevelReadCommitted, fn)
 }
 
-func (db *DB) writeIso(ctx context.Context, iso sql.IsolationLevel, fn func(*tx) error) error {
+func (db *DB) writeIso(ctx context.Context, iso sql.IsolationLevel, fn func(*sqlstore.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.writeOnce(ctx, iso, fn)
 		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
@@ -327,10 +308,10 @@ func (db *DB) writeIso(ctx context.Context, iso sql.IsolationLevel, fn func(*tx)
 	}
 }
 
-func (db *DB) writeOnce(ctx context.Context, iso sql.IsolationLevel, fn func(*tx) error) (err error) {
+func (db *DB) writeOnce(ctx context.Context, iso sql.IsolationLevel, fn func(*sqlstore.Tx) error) (err error) {
 	sqlTx, err := db.sql.BeginTx(ctx, &sql.TxOptions{Isolation: iso})
 	if err != nil {
-		return dbErr("begin", db.describe(err))
+		return db.d.Err("begin", db.describe(err))
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -338,49 +319,26 @@ func (db *DB) writeOnce(ctx context.Context, iso sql.IsolationLevel, fn func(*tx
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{q: rebinder{sqlTx, db}, db: db}); err != nil {
+	if err := fn(sqlstore.NewTx(db.d, db.clock, rebinder{sqlTx, db})); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return dbErr("commit", err)
+		return db.d.Err("commit", err)
 	}
 	return nil
 }
 
 // WithTx runs fn in one serializable transaction.
 func (db *DB) WithTx(ctx context.Context, fn func(store.Tx) error) error {
-	return db.write(ctx, func(t *tx) error { return fn(t) })
+	return db.write(ctx, func(t *sqlstore.Tx) error { return fn(t) })
 }
 
 // WithRowLockTx runs fn in one READ COMMITTED transaction (retried on
 // deadlock), for conditional row updates that must not fail when many
 // callers touch the same row at once.
 func (db *DB) WithRowLockTx(ctx context.Context, fn func(store.Tx) error) error {
-	return db.writeRC(ctx, func(t *tx) error { return fn(t) })
-}
-
-// write1 runs fn in a write transaction and returns its value.
-func write1[T any](ctx context.Context, db *DB, fn func(*tx) (T, error)) (T, error) {
-	var v T
-	err := db.write(ctx, func(t *tx) error {
-		var err error
-		v, err = fn(t)
-		return err
-	})
-	return v, err
-}
-
-// write2 runs fn in a write transaction and returns its two values.
-func write2[T, U any](ctx context.Context, db *DB, fn func(*tx) (T, U, error)) (T, U, error) {
-	var v T
-	var u U
-	err := db.write(ctx, func(t *tx) error {
-		var err error
-		v, u, err = fn(t)
-		return err
-	})
-	return v, u, err
+	return db.writeRC(ctx, func(t *sqlstore.Tx) error { return fn(t) })
 }
 
 // pgCode returns the SQLSTATE of a PostgreSQL error, or "".
@@ -407,23 +365,3 @@ func retryable(err error) bool {
 func isUnique(err error) bool { return pgCode(err) == "23505" }
 
 func isForeignKey(err error) bool { return pgCode(err) == "23503" }
-
-// dbErr wraps an unexpected database error with what was being done.
-func dbErr(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var se *store.Error
-	if errors.As(err, &se) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("postgres: %s: %w", what, err)
-	}
-	return &store.Error{Code: store.EINTERNAL, Message: "postgres: " + what, Err: err}
-}
-
-// notFound returns the ENOTFOUND error for an object kind and id.
-func notFound(kind, id string) error {
-	return store.Errorf(store.ENOTFOUND, "%s %s not found", kind, id)
-}

@@ -50,7 +50,7 @@ func (db *DB) listen(ctx context.Context) (*pgx.Conn, error) {
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
 		conn.Close(context.Background())
-		return nil, dbErr("listen", err)
+		return nil, db.d.Err("listen", err)
 	}
 	return conn, nil
 }

@@ -12,10 +12,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,18 +21,29 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/haulhq/haul/store"
+	"github.com/haulhq/haul/store/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// DB is the SQLite store. It implements store.Store.
+// storeMethods are the data methods DB shares with store/postgres, embedded
+// under an unexported name.
+type storeMethods = sqlstore.Store
+
+// DB is the SQLite store. It implements store.Store; its data methods
+// (all but Close, Ready, WithTx and WithRowLockTx) are the ones it shares
+// with store/postgres, run here on the read pool or the writer.
 type DB struct {
-	path string
-	w    *sql.DB // one connection: all writes
-	r    *sql.DB // read-only pool
-	rc   *stmtCache
-	wal  walIndex
+	storeMethods
+
+	d     *sqlstore.Dialect
+	clock func() time.Time // calls Now
+	path  string
+	w     *sql.DB // one connection: all writes
+	r     *sql.DB // read-only pool
+	rc    *stmtCache
+	wal   walIndex
 
 	// Now is the clock for times the caller did not give (CreatedAt and
 	// the like). Replace it before use in tests.
@@ -88,7 +97,8 @@ func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{path: path, w: w, Now: time.Now}
+	db := &DB{path: path, w: w, d: newDialect(), Now: time.Now}
+	db.clock = func() time.Time { return db.Now() }
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -110,6 +120,7 @@ func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxIdleConns(n)
 	db.r = r
 	db.rc = newStmtCache(r)
+	db.storeMethods = sqlstore.NewStore(db.d, db.clock, poolQuerier{db.rc}, db.write, db.write)
 	return db, nil
 }
 
@@ -153,70 +164,35 @@ func (db *DB) migrate(ctx context.Context) error {
 		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("sqlite: list migrations: %w", err)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		body, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("sqlite: read migration %s: %w", version, err)
-		}
-		err = db.write(ctx, func(t *tx) error {
+	err := sqlstore.ApplyMigrations(migrationFS, func(version, body string) error {
+		return db.writeSQL(ctx, func(t *sql.Tx) error {
 			var n int
-			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
+			if err := t.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", version).Scan(&n); err != nil {
 				return err
 			}
 			if n > 0 {
 				return nil
 			}
-			if _, err := t.q.ExecContext(ctx, string(body)); err != nil {
+			if _, err := t.ExecContext(ctx, body); err != nil {
 				return err
 			}
-			_, err := t.q.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, db.Now().UnixMicro())
+			_, err := t.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, db.Now().UnixMicro())
 			return err
 		})
-		if err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", version, err)
-		}
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
 }
 
-// querier is what *sql.DB and *sql.Tx have in common.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// tx runs the data operations on a querier: the read pool, or a write
-// transaction.
-type tx struct {
-	q  querier
-	db *DB
-
-	// lastEventID is the largest event ID, known once AppendEvent has
-	// read or written it in this write transaction (which holds the write
-	// lock, so nothing else can add events meanwhile).
-	lastEventID *string
-	// stmts are statements prepared for this write transaction (hot
-	// inserts run many times in one batch); closed with the transaction.
-	stmts map[string]*sql.Stmt
-}
-
-var _ store.Tx = (*tx)(nil)
-
-// rd returns the operations on the read pool (for single reads).
-func (db *DB) rd() *tx { return &tx{q: poolQuerier{db.rc}, db: db} }
-
-// now returns the store clock's time, truncated as stored.
-func (t *tx) now() time.Time { return t.db.Now().UTC().Truncate(time.Microsecond) }
-
 // write runs fn in a write transaction on the single writer connection.
-func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
+func (db *DB) write(ctx context.Context, fn func(*sqlstore.Tx) error) error {
+	return db.writeSQL(ctx, func(t *sql.Tx) error { return fn(sqlstore.NewSoleWriterTx(db.d, db.clock, t)) })
+}
+
+// writeSQL runs fn in a write transaction on the single writer connection.
+func (db *DB) writeSQL(ctx context.Context, fn func(*sql.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := db.writeOnce(ctx, fn)
 		// busy_timeout handles contention with other processes; a BUSY
@@ -229,7 +205,7 @@ func (db *DB) write(ctx context.Context, fn func(*tx) error) error {
 	}
 }
 
-func (db *DB) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
+func (db *DB) writeOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	sqlTx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
@@ -240,7 +216,7 @@ func (db *DB) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
 			panic(p)
 		}
 	}()
-	if err := fn(&tx{q: sqlTx, db: db}); err != nil {
+	if err := fn(sqlTx); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -250,60 +226,15 @@ func (db *DB) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
 	return nil
 }
 
-// txStmt returns query prepared in this write transaction, or nil outside
-// one (the read pool caches its own statements) or when it cannot be
-// prepared (the caller then runs it unprepared and gets the error there).
-func (t *tx) txStmt(ctx context.Context, query string) *sql.Stmt {
-	sqlTx, ok := t.q.(*sql.Tx)
-	if !ok {
-		return nil
-	}
-	if s, ok := t.stmts[query]; ok {
-		return s
-	}
-	s, err := sqlTx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil
-	}
-	if t.stmts == nil {
-		t.stmts = map[string]*sql.Stmt{}
-	}
-	t.stmts[query] = s
-	return s
-}
-
 // WithTx runs fn in one write transaction.
 func (db *DB) WithTx(ctx context.Context, fn func(store.Tx) error) error {
-	return db.write(ctx, func(t *tx) error { return fn(t) })
+	return db.write(ctx, func(t *sqlstore.Tx) error { return fn(t) })
 }
 
 // WithRowLockTx is WithTx: SQLite has one writer, so there is nothing to
 // gain from a weaker isolation level.
 func (db *DB) WithRowLockTx(ctx context.Context, fn func(store.Tx) error) error {
 	return db.WithTx(ctx, fn)
-}
-
-// write1 runs fn in a write transaction and returns its value.
-func write1[T any](ctx context.Context, db *DB, fn func(*tx) (T, error)) (T, error) {
-	var v T
-	err := db.write(ctx, func(t *tx) error {
-		var err error
-		v, err = fn(t)
-		return err
-	})
-	return v, err
-}
-
-// write2 runs fn in a write transaction and returns its two values.
-func write2[T, U any](ctx context.Context, db *DB, fn func(*tx) (T, U, error)) (T, U, error) {
-	var v T
-	var u U
-	err := db.write(ctx, func(t *tx) error {
-		var err error
-		v, u, err = fn(t)
-		return err
-	})
-	return v, u, err
 }
 
 // sqliteCode returns the extended result code of a SQLite error, or 0.
@@ -327,24 +258,4 @@ func isUnique(err error) bool {
 
 func isForeignKey(err error) bool {
 	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
-}
-
-// dbErr wraps an unexpected database error with what was being done.
-func dbErr(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var se *store.Error
-	if errors.As(err, &se) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("sqlite: %s: %w", what, err)
-	}
-	return &store.Error{Code: store.EINTERNAL, Message: "sqlite: " + what, Err: err}
-}
-
-// notFound returns the ENOTFOUND error for an object kind and id.
-func notFound(kind, id string) error {
-	return store.Errorf(store.ENOTFOUND, "%s %s not found", kind, id)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/haulhq/haul/store/internal/sqlstore"
 )
 
 // ReclaimOrphanJobs is for a process about to run rendition jobs on this
@@ -36,14 +38,10 @@ func (db *DB) ReclaimOrphanJobs(ctx context.Context, now time.Time) (requeued in
 	}
 	// Exclusive: no other process runs jobs; others starting now wait in
 	// shareJobs until the requeue is done.
-	n, err := write1(ctx, db, func(t *tx) (int, error) {
-		res, err := t.q.ExecContext(ctx, `UPDATE jobs SET status = 'queued', lease_owner = '', lease_expires_at = NULL,
-			updated_at = ? WHERE status = 'processing'`, ts(tm(now)))
-		if err != nil {
-			return 0, dbErr("requeue jobs", err)
-		}
-		n, err := res.RowsAffected()
-		return int(n), dbErr("requeue jobs", err)
+	var n int
+	err = db.write(ctx, func(t *sqlstore.Tx) (err error) {
+		n, err = t.RequeueProcessingJobs(ctx, now)
+		return err
 	})
 	if err == nil {
 		err = shareJobs(f)

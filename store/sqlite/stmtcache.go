@@ -91,22 +91,3 @@ func (p poolQuerier) QueryRowContext(ctx context.Context, query string, args ...
 	}
 	return p.c.db.QueryRowContext(ctx, query, args...)
 }
-
-// prepare returns an exec function for a statement run many times in one
-// call (batch inserts): prepared once inside a write transaction, plain
-// exec otherwise. done releases it.
-func (t *tx) prepare(ctx context.Context, query string) (exec func(ctx context.Context, args ...any) (sql.Result, error), done func(), err error) {
-	p, ok := t.q.(interface {
-		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-	})
-	if !ok {
-		return func(ctx context.Context, args ...any) (sql.Result, error) {
-			return t.q.ExecContext(ctx, query, args...)
-		}, func() {}, nil
-	}
-	s, err := p.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s.ExecContext, func() { s.Close() }, nil
-}

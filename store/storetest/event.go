@@ -53,10 +53,15 @@ func testEvents(t *testing.T, s store.Store) {
 	if len(list) != 3 || list[0].ID != ids[2] {
 		t.Fatalf("after %s: %d events", ids[1], len(list))
 	}
-	list, _, err = s.ListEvents(ctx(t), tn.ID, store.EventFilter{Type: "download.completed"})
+	list, _, err = s.ListEvents(ctx(t), tn.ID, store.EventFilter{Types: []string{"download.completed"}})
 	must(t, err)
 	if len(list) != 2 || list[0].ID != ids[1] || list[1].ID != ids[3] {
 		t.Fatalf("type filter = %v", list)
+	}
+	list, _, err = s.ListEvents(ctx(t), tn.ID, store.EventFilter{Types: []string{"download.completed", store.EventAssetCreated}})
+	must(t, err)
+	if len(list) != 5 {
+		t.Fatalf("two-type filter = %d events, want 5", len(list))
 	}
 	list, next, err = s.ListEvents(ctx(t), tn.ID, store.EventFilter{Page: store.Page{Limit: 2}})
 	must(t, err)
@@ -72,7 +77,7 @@ func testEvents(t *testing.T, s store.Store) {
 		t.Fatalf("empty data stored as %q", got.Data)
 	}
 	sameTime(t, "given CreatedAt", got.CreatedAt, t0)
-	list, _, err = s.ListEvents(ctx(t), tn.ID, store.EventFilter{Since: t0.Add(-time.Minute), Type: store.EventGrantCreated})
+	list, _, err = s.ListEvents(ctx(t), tn.ID, store.EventFilter{Since: t0.Add(-time.Minute), Types: []string{store.EventGrantCreated}})
 	must(t, err)
 	if len(list) != 1 {
 		t.Fatalf("since filter = %d events", len(list))

@@ -127,7 +127,7 @@ func testGrantsRedeemRowLockTx(t *testing.T, s store.Store) {
 	if wins.Load() != 10 {
 		t.Fatalf("%d redemptions of a 10-download grant succeeded", wins.Load())
 	}
-	evs, _, err := s.ListEvents(ctx(t), tn.ID, store.EventFilter{Type: store.EventGrantAccessed, Page: store.Page{Limit: 100}})
+	evs, _, err := s.ListEvents(ctx(t), tn.ID, store.EventFilter{Types: []string{store.EventGrantAccessed}, Page: store.Page{Limit: 100}})
 	must(t, err)
 	if len(evs) != 10 {
 		t.Fatalf("%d grant.accessed events, want 10", len(evs))

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -23,25 +23,25 @@ func scanWebhook(s interface{ Scan(...any) error }) (*store.WebhookEndpoint, err
 	return &w, nil
 }
 
-func (t *tx) queryWebhooks(ctx context.Context, what, query string, args ...any) ([]*store.WebhookEndpoint, error) {
+func (t *Tx) queryWebhooks(ctx context.Context, what, query string, args ...any) ([]*store.WebhookEndpoint, error) {
 	rows, err := t.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, dbErr(what, err)
+		return nil, t.dbErr(what, err)
 	}
 	defer rows.Close()
 	var out []*store.WebhookEndpoint
 	for rows.Next() {
 		w, err := scanWebhook(rows)
 		if err != nil {
-			return nil, dbErr(what, err)
+			return nil, t.dbErr(what, err)
 		}
 		out = append(out, w)
 	}
-	return out, dbErr(what, rows.Err())
+	return out, t.dbErr(what, rows.Err())
 }
 
 // CreateWebhook stores an endpoint.
-func (t *tx) CreateWebhook(ctx context.Context, w *store.WebhookEndpoint) error {
+func (t *Tx) CreateWebhook(ctx context.Context, w *store.WebhookEndpoint) error {
 	if w.URL == "" || w.Secret == "" {
 		return store.Errorf(store.EINVALID, "webhook url and secret are required")
 	}
@@ -64,25 +64,25 @@ func (t *tx) CreateWebhook(ctx context.Context, w *store.WebhookEndpoint) error 
 		return err
 	}
 	_, err = t.q.ExecContext(ctx, "INSERT INTO webhooks ("+webhookCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		w.ID, w.TenantID, w.URL, events, w.Secret, b2i(w.Disabled), w.DisabledReason, w.ConsecutiveFailures,
+		w.ID, w.TenantID, w.URL, events, w.Secret, t.d.Bool(w.Disabled), w.DisabledReason, w.ConsecutiveFailures,
 		ts(w.LastSuccessAt), ts(w.LastFailureAt), ts(w.CreatedAt), ts(w.UpdatedAt))
-	if isUnique(err) {
+	if t.d.IsUnique(err) {
 		return store.Errorf(store.ECONFLICT, "webhook %s exists", w.ID)
 	}
-	return dbErr("create webhook", err)
+	return t.dbErr("create webhook", err)
 }
 
 // GetWebhook returns one of the tenant's endpoints.
-func (t *tx) GetWebhook(ctx context.Context, tenantID, id string) (*store.WebhookEndpoint, error) {
+func (t *Tx) GetWebhook(ctx context.Context, tenantID, id string) (*store.WebhookEndpoint, error) {
 	w, err := scanWebhook(t.q.QueryRowContext(ctx, "SELECT "+webhookCols+" FROM webhooks WHERE tenant_id = ? AND id = ?", tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook", id)
 	}
-	return w, dbErr("get webhook", err)
+	return w, t.dbErr("get webhook", err)
 }
 
 // ListWebhooks returns a page of the tenant's endpoints.
-func (t *tx) ListWebhooks(ctx context.Context, tenantID string, p store.Page) ([]*store.WebhookEndpoint, string, error) {
+func (t *Tx) ListWebhooks(ctx context.Context, tenantID string, p store.Page) ([]*store.WebhookEndpoint, string, error) {
 	limit := p.PageLimit()
 	out, err := t.queryWebhooks(ctx, "list webhooks", "SELECT "+webhookCols+" FROM webhooks WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?",
 		tenantID, p.After, limit+1)
@@ -94,10 +94,10 @@ func (t *tx) ListWebhooks(ctx context.Context, tenantID string, p store.Page) ([
 }
 
 // DeleteWebhook removes an endpoint with its deliveries and attempts.
-func (t *tx) DeleteWebhook(ctx context.Context, tenantID, id string) error {
+func (t *Tx) DeleteWebhook(ctx context.Context, tenantID, id string) error {
 	res, err := t.q.ExecContext(ctx, "DELETE FROM webhooks WHERE tenant_id = ? AND id = ?", tenantID, id)
 	if err != nil {
-		return dbErr("delete webhook", err)
+		return t.dbErr("delete webhook", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("webhook", id)
@@ -106,7 +106,7 @@ func (t *tx) DeleteWebhook(ctx context.Context, tenantID, id string) error {
 }
 
 // SetWebhookDisabled disables or enables an endpoint.
-func (t *tx) SetWebhookDisabled(ctx context.Context, tenantID, id string, disabled bool, reason string, now time.Time) (*store.WebhookEndpoint, error) {
+func (t *Tx) SetWebhookDisabled(ctx context.Context, tenantID, id string, disabled bool, reason string, now time.Time) (*store.WebhookEndpoint, error) {
 	var err error
 	if disabled {
 		_, err = t.q.ExecContext(ctx, "UPDATE webhooks SET disabled = 1, disabled_reason = ?, updated_at = ? WHERE tenant_id = ? AND id = ?",
@@ -116,18 +116,18 @@ func (t *tx) SetWebhookDisabled(ctx context.Context, tenantID, id string, disabl
 			updated_at = ? WHERE tenant_id = ? AND id = ?`, ts(tm(now)), tenantID, id)
 	}
 	if err != nil {
-		return nil, dbErr("set webhook disabled", err)
+		return nil, t.dbErr("set webhook disabled", err)
 	}
 	return t.GetWebhook(ctx, tenantID, id)
 }
 
-func (t *tx) insertDelivery(ctx context.Context, tenantID, endpointID, eventID string, due time.Time) error {
+func (t *Tx) insertDelivery(ctx context.Context, tenantID, endpointID, eventID string, due time.Time) error {
 	now := t.now()
 	_, err := t.q.ExecContext(ctx, `INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, status, attempts,
 		next_attempt_at, lease_owner, lease_expires_at, last_error, created_at, updated_at, delivered_at)
 		VALUES (?, ?, ?, ?, 'pending', 0, ?, '', NULL, '', ?, ?, NULL)`,
 		store.NewID(store.PrefixDelivery), tenantID, endpointID, eventID, ts(tm(due)), ts(now), ts(now))
-	return dbErr("queue delivery", err)
+	return t.dbErr("queue delivery", err)
 }
 
 const deliveryCols = `d.id, d.tenant_id, d.endpoint_id, d.event_id, d.status, d.attempts, d.next_attempt_at, d.lease_owner,
@@ -139,7 +139,7 @@ func scanDeliveryInto(d *store.Delivery) []any {
 }
 
 // ClaimDeliveries leases due deliveries.
-func (t *tx) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]store.ClaimedDelivery, error) {
+func (t *Tx) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]store.ClaimedDelivery, error) {
 	if c.Owner == "" {
 		return nil, store.Errorf(store.EINVALID, "claim owner is required")
 	}
@@ -169,26 +169,26 @@ func (t *tx) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]stor
 	args = append(args, per, limit)
 	rows, err := t.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, dbErr("claim deliveries", err)
+		return nil, t.dbErr("claim deliveries", err)
 	}
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return nil, dbErr("claim deliveries", err)
+			return nil, t.dbErr("claim deliveries", err)
 		}
 		ids = append(ids, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, dbErr("claim deliveries", err)
+		return nil, t.dbErr("claim deliveries", err)
 	}
 	out := make([]store.ClaimedDelivery, 0, len(ids))
 	for _, id := range ids {
 		if _, err := t.q.ExecContext(ctx, "UPDATE deliveries SET lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?",
 			c.Owner, ts(tm(now.Add(c.Lease))), ts(now), id); err != nil {
-			return nil, dbErr("claim deliveries", err)
+			return nil, t.dbErr("claim deliveries", err)
 		}
 		var cd store.ClaimedDelivery
 		ev, wh := &cd.Event, &cd.Endpoint
@@ -200,7 +200,7 @@ func (t *tx) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]stor
 			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.endpoint_id
 			WHERE d.id = ?`, id).Scan(dest...)
 		if err != nil {
-			return nil, dbErr("claim deliveries", err)
+			return nil, t.dbErr("claim deliveries", err)
 		}
 		out = append(out, cd)
 	}
@@ -208,7 +208,7 @@ func (t *tx) ClaimDeliveries(ctx context.Context, c store.DeliveryClaim) ([]stor
 }
 
 // FinishDelivery records an attempt and settles the delivery.
-func (t *tx) FinishDelivery(ctx context.Context, r store.DeliveryResult) (*store.WebhookEndpoint, error) {
+func (t *Tx) FinishDelivery(ctx context.Context, r store.DeliveryResult) (*store.WebhookEndpoint, error) {
 	var d store.Delivery
 	var eventType string
 	err := t.q.QueryRowContext(ctx, "SELECT "+deliveryCols+", e.type FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?",
@@ -217,7 +217,7 @@ func (t *tx) FinishDelivery(ctx context.Context, r store.DeliveryResult) (*store
 		return nil, notFound("delivery", r.DeliveryID)
 	}
 	if err != nil {
-		return nil, dbErr("finish delivery", err)
+		return nil, t.dbErr("finish delivery", err)
 	}
 	if d.LeaseOwner != r.Owner || (d.Status != store.DeliveryPending && d.Status != store.DeliveryFailed) {
 		return nil, store.Errorf(store.ECONFLICT, "delivery %s is not held by %s", d.ID, r.Owner)
@@ -240,9 +240,9 @@ func (t *tx) FinishDelivery(ctx context.Context, r store.DeliveryResult) (*store
 	if _, err := t.q.ExecContext(ctx, `INSERT INTO delivery_attempts (id, tenant_id, endpoint_id, delivery_id, event_id,
 		event_type, attempt, status_code, success, latency_ms, error, response, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.TenantID, a.EndpointID, a.DeliveryID, a.EventID, a.EventType, a.Attempt, a.StatusCode, b2i(a.Success),
+		a.ID, a.TenantID, a.EndpointID, a.DeliveryID, a.EventID, a.EventType, a.Attempt, a.StatusCode, t.d.Bool(a.Success),
 		a.LatencyMS, a.Error, a.Response, ts(tm(a.CreatedAt))); err != nil {
-		return nil, dbErr("record attempt", err)
+		return nil, t.dbErr("record attempt", err)
 	}
 	switch {
 	case a.Success:
@@ -266,13 +266,13 @@ func (t *tx) FinishDelivery(ctx context.Context, r store.DeliveryResult) (*store
 		}
 	}
 	if err != nil {
-		return nil, dbErr("finish delivery", err)
+		return nil, t.dbErr("finish delivery", err)
 	}
 	return t.GetWebhook(ctx, d.TenantID, d.EndpointID)
 }
 
 // ListDeliveryAttempts returns a page of an endpoint's attempts.
-func (t *tx) ListDeliveryAttempts(ctx context.Context, tenantID, endpointID string, p store.Page) ([]*store.DeliveryAttempt, string, error) {
+func (t *Tx) ListDeliveryAttempts(ctx context.Context, tenantID, endpointID string, p store.Page) ([]*store.DeliveryAttempt, string, error) {
 	if _, err := t.GetWebhook(ctx, tenantID, endpointID); err != nil {
 		return nil, "", err
 	}
@@ -281,7 +281,7 @@ func (t *tx) ListDeliveryAttempts(ctx context.Context, tenantID, endpointID stri
 		status_code, success, latency_ms, error, response, created_at FROM delivery_attempts
 		WHERE tenant_id = ? AND endpoint_id = ? AND id > ? ORDER BY id LIMIT ?`, tenantID, endpointID, p.After, limit+1)
 	if err != nil {
-		return nil, "", dbErr("list attempts", err)
+		return nil, "", t.dbErr("list attempts", err)
 	}
 	defer rows.Close()
 	var out []*store.DeliveryAttempt
@@ -289,19 +289,19 @@ func (t *tx) ListDeliveryAttempts(ctx context.Context, tenantID, endpointID stri
 		var a store.DeliveryAttempt
 		if err := rows.Scan(&a.ID, &a.TenantID, &a.EndpointID, &a.DeliveryID, &a.EventID, &a.EventType, &a.Attempt,
 			&a.StatusCode, boolCol{&a.Success}, &a.LatencyMS, &a.Error, &a.Response, timeCol{&a.CreatedAt}); err != nil {
-			return nil, "", dbErr("list attempts", err)
+			return nil, "", t.dbErr("list attempts", err)
 		}
 		out = append(out, &a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", dbErr("list attempts", err)
+		return nil, "", t.dbErr("list attempts", err)
 	}
 	out, next := page(out, limit, func(a *store.DeliveryAttempt) string { return a.ID })
 	return out, next, nil
 }
 
 // ReplayWebhook queues the endpoint's events since a time again.
-func (t *tx) ReplayWebhook(ctx context.Context, tenantID, endpointID string, since, now time.Time) (int, error) {
+func (t *Tx) ReplayWebhook(ctx context.Context, tenantID, endpointID string, since, now time.Time) (int, error) {
 	w, err := t.GetWebhook(ctx, tenantID, endpointID)
 	if err != nil {
 		return 0, err
@@ -309,14 +309,14 @@ func (t *tx) ReplayWebhook(ctx context.Context, tenantID, endpointID string, sin
 	rows, err := t.q.QueryContext(ctx, "SELECT id, type FROM events WHERE tenant_id = ? AND created_at >= ? ORDER BY id",
 		tenantID, ts(tm(since)))
 	if err != nil {
-		return 0, dbErr("replay", err)
+		return 0, t.dbErr("replay", err)
 	}
 	var ids []string
 	for rows.Next() {
 		var id, typ string
 		if err := rows.Scan(&id, &typ); err != nil {
 			rows.Close()
-			return 0, dbErr("replay", err)
+			return 0, t.dbErr("replay", err)
 		}
 		if w.Subscribes(typ) {
 			ids = append(ids, id)
@@ -324,7 +324,7 @@ func (t *tx) ReplayWebhook(ctx context.Context, tenantID, endpointID string, sin
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, dbErr("replay", err)
+		return 0, t.dbErr("replay", err)
 	}
 	for _, id := range ids {
 		if err := t.insertDelivery(ctx, tenantID, endpointID, id, now); err != nil {
@@ -335,8 +335,8 @@ func (t *tx) ReplayWebhook(ctx context.Context, tenantID, endpointID string, sin
 }
 
 // CountDeliveries counts deliveries with a status.
-func (t *tx) CountDeliveries(ctx context.Context, status store.DeliveryStatus) (int, error) {
+func (t *Tx) CountDeliveries(ctx context.Context, status store.DeliveryStatus) (int, error) {
 	var n int
 	err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM deliveries WHERE status = ?", string(status)).Scan(&n)
-	return n, dbErr("count deliveries", err)
+	return n, t.dbErr("count deliveries", err)
 }

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -22,26 +22,26 @@ func scanRendition(s interface{ Scan(...any) error }) (*store.Rendition, error) 
 	return &r, nil
 }
 
-func (t *tx) queryRenditions(ctx context.Context, what, query string, args ...any) ([]*store.Rendition, error) {
+func (t *Tx) queryRenditions(ctx context.Context, what, query string, args ...any) ([]*store.Rendition, error) {
 	rows, err := t.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, dbErr(what, err)
+		return nil, t.dbErr(what, err)
 	}
 	defer rows.Close()
 	var out []*store.Rendition
 	for rows.Next() {
 		r, err := scanRendition(rows)
 		if err != nil {
-			return nil, dbErr(what, err)
+			return nil, t.dbErr(what, err)
 		}
 		out = append(out, r)
 	}
-	return out, dbErr(what, rows.Err())
+	return out, t.dbErr(what, rows.Err())
 }
 
 // PutRendition stores a rendition, replacing the one of the same asset,
 // format and preset version.
-func (t *tx) PutRendition(ctx context.Context, r *store.Rendition) error {
+func (t *Tx) PutRendition(ctx context.Context, r *store.Rendition) error {
 	if _, err := t.GetAsset(ctx, r.TenantID, r.AssetID); err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (t *tx) PutRendition(ctx context.Context, r *store.Rendition) error {
 	err := t.q.QueryRowContext(ctx, "SELECT id FROM renditions WHERE asset_id = ? AND format = ? AND preset_version = ?",
 		r.AssetID, r.Format, r.PresetVersion).Scan(&existing)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return dbErr("put rendition", err)
+		return t.dbErr("put rendition", err)
 	}
 	if existing != "" {
 		r.ID = existing
@@ -72,55 +72,55 @@ func (t *tx) PutRendition(ctx context.Context, r *store.Rendition) error {
 		last_used_at = excluded.last_used_at`,
 		r.ID, r.TenantID, r.AssetID, r.Format, r.PresetVersion, r.BlobKey, r.Size, r.Checksum, r.ContentType,
 		rawVal(r.Metadata), ts(r.CreatedAt), ts(r.LastUsedAt))
-	return dbErr("put rendition", err)
+	return t.dbErr("put rendition", err)
 }
 
 // GetRendition returns the rendition of an asset in a format and version.
-func (t *tx) GetRendition(ctx context.Context, tenantID, assetID, format string, presetVersion int) (*store.Rendition, error) {
+func (t *Tx) GetRendition(ctx context.Context, tenantID, assetID, format string, presetVersion int) (*store.Rendition, error) {
 	r, err := scanRendition(t.q.QueryRowContext(ctx, "SELECT "+renditionCols+` FROM renditions
 		WHERE tenant_id = ? AND asset_id = ? AND format = ? AND preset_version = ?`, tenantID, assetID, format, presetVersion))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "no %s rendition of asset %s", format, assetID)
 	}
-	return r, dbErr("get rendition", err)
+	return r, t.dbErr("get rendition", err)
 }
 
 // GetRenditionByID returns a rendition by ID.
-func (t *tx) GetRenditionByID(ctx context.Context, tenantID, id string) (*store.Rendition, error) {
+func (t *Tx) GetRenditionByID(ctx context.Context, tenantID, id string) (*store.Rendition, error) {
 	r, err := scanRendition(t.q.QueryRowContext(ctx, "SELECT "+renditionCols+" FROM renditions WHERE tenant_id = ? AND id = ?", tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("rendition", id)
 	}
-	return r, dbErr("get rendition", err)
+	return r, t.dbErr("get rendition", err)
 }
 
 // ListRenditions returns an asset's renditions.
-func (t *tx) ListRenditions(ctx context.Context, tenantID, assetID string) ([]*store.Rendition, error) {
+func (t *Tx) ListRenditions(ctx context.Context, tenantID, assetID string) ([]*store.Rendition, error) {
 	return t.queryRenditions(ctx, "list renditions", "SELECT "+renditionCols+" FROM renditions WHERE tenant_id = ? AND asset_id = ? ORDER BY id",
 		tenantID, assetID)
 }
 
 // TouchRendition records a use.
-func (t *tx) TouchRendition(ctx context.Context, id string, now time.Time) error {
+func (t *Tx) TouchRendition(ctx context.Context, id string, now time.Time) error {
 	_, err := t.q.ExecContext(ctx, "UPDATE renditions SET last_used_at = ? WHERE id = ? AND last_used_at < ?", ts(tm(now)), id, ts(tm(now)))
-	return dbErr("touch rendition", err)
+	return t.dbErr("touch rendition", err)
 }
 
 // DeleteRendition removes a rendition and releases its job's dedupe key.
-func (t *tx) DeleteRendition(ctx context.Context, tenantID, id string) error {
+func (t *Tx) DeleteRendition(ctx context.Context, tenantID, id string) error {
 	res, err := t.q.ExecContext(ctx, "DELETE FROM renditions WHERE tenant_id = ? AND id = ?", tenantID, id)
 	if err != nil {
-		return dbErr("delete rendition", err)
+		return t.dbErr("delete rendition", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return notFound("rendition", id)
 	}
 	_, err = t.q.ExecContext(ctx, "UPDATE jobs SET dedupe_key = NULL WHERE rendition_id = ? AND status = 'succeeded'", id)
-	return dbErr("delete rendition", err)
+	return t.dbErr("delete rendition", err)
 }
 
 // ListRenditionsUnusedSince returns renditions not used since before.
-func (t *tx) ListRenditionsUnusedSince(ctx context.Context, before time.Time, limit int) ([]*store.Rendition, error) {
+func (t *Tx) ListRenditionsUnusedSince(ctx context.Context, before time.Time, limit int) ([]*store.Rendition, error) {
 	return t.queryRenditions(ctx, "list unused renditions", "SELECT "+renditionCols+` FROM renditions
 		WHERE last_used_at < ? ORDER BY last_used_at, id LIMIT ?`, ts(tm(before)), limitOr(limit))
 }

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -23,7 +23,7 @@ func scanIdem(s interface{ Scan(...any) error }) (*store.IdempotencyRecord, erro
 }
 
 // BeginIdempotency records a key as in flight unless it is known.
-func (t *tx) BeginIdempotency(ctx context.Context, rec *store.IdempotencyRecord, staleAfter time.Duration) (*store.IdempotencyRecord, bool, error) {
+func (t *Tx) BeginIdempotency(ctx context.Context, rec *store.IdempotencyRecord, staleAfter time.Duration) (*store.IdempotencyRecord, bool, error) {
 	if rec.TenantID == "" || rec.Key == "" {
 		return nil, false, store.Errorf(store.EINVALID, "idempotency tenant and key are required")
 	}
@@ -37,7 +37,7 @@ func (t *tx) BeginIdempotency(ctx context.Context, rec *store.IdempotencyRecord,
 	existing, err := scanIdem(t.q.QueryRowContext(ctx, "SELECT "+idemCols+" FROM idempotency_keys WHERE tenant_id = ? AND key = ?",
 		rec.TenantID, rec.Key))
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, false, dbErr("begin idempotency", err)
+		return nil, false, t.dbErr("begin idempotency", err)
 	}
 	if err == nil {
 		stale := existing.State == store.IdempotencyInFlight && staleAfter > 0 && !existing.UpdatedAt.After(now.Add(-staleAfter))
@@ -54,13 +54,13 @@ func (t *tx) BeginIdempotency(ctx context.Context, rec *store.IdempotencyRecord,
 		updated_at = excluded.updated_at, expires_at = excluded.expires_at`,
 		rec.TenantID, rec.Key, rec.Fingerprint, string(rec.State), ts(now), ts(now), ts(rec.ExpiresAt))
 	if err != nil {
-		return nil, false, dbErr("begin idempotency", err)
+		return nil, false, t.dbErr("begin idempotency", err)
 	}
 	return nil, true, nil
 }
 
 // CompleteIdempotency stores the response of a key.
-func (t *tx) CompleteIdempotency(ctx context.Context, tenantID, key string, status int, headers map[string][]string, body []byte, now time.Time) error {
+func (t *Tx) CompleteIdempotency(ctx context.Context, tenantID, key string, status int, headers map[string][]string, body []byte, now time.Time) error {
 	h, err := jsonVal(headers)
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func (t *tx) CompleteIdempotency(ctx context.Context, tenantID, key string, stat
 	res, err := t.q.ExecContext(ctx, `UPDATE idempotency_keys SET state = 'done', response_status = ?, response_headers = ?,
 		response_body = ?, updated_at = ? WHERE tenant_id = ? AND key = ?`, status, h, nonNil(body), ts(tm(now)), tenantID, key)
 	if err != nil {
-		return dbErr("complete idempotency", err)
+		return t.dbErr("complete idempotency", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return store.Errorf(store.ENOTFOUND, "idempotency key not found")
@@ -77,17 +77,17 @@ func (t *tx) CompleteIdempotency(ctx context.Context, tenantID, key string, stat
 }
 
 // DeleteIdempotency forgets a key.
-func (t *tx) DeleteIdempotency(ctx context.Context, tenantID, key string) error {
+func (t *Tx) DeleteIdempotency(ctx context.Context, tenantID, key string) error {
 	_, err := t.q.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE tenant_id = ? AND key = ?", tenantID, key)
-	return dbErr("delete idempotency", err)
+	return t.dbErr("delete idempotency", err)
 }
 
 // ExpireIdempotency deletes expired keys.
-func (t *tx) ExpireIdempotency(ctx context.Context, now time.Time) (int, error) {
+func (t *Tx) ExpireIdempotency(ctx context.Context, now time.Time) (int, error) {
 	res, err := t.q.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE expires_at <= ?", ts(tm(now)))
 	if err != nil {
-		return 0, dbErr("expire idempotency", err)
+		return 0, t.dbErr("expire idempotency", err)
 	}
 	n, err := res.RowsAffected()
-	return int(n), dbErr("expire idempotency", err)
+	return int(n), t.dbErr("expire idempotency", err)
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"encoding/json"
@@ -28,6 +28,7 @@ func tm(t time.Time) time.Time {
 // timeCol scans a nullable microsecond column into a time.Time.
 type timeCol struct{ t *time.Time }
 
+// Scan implements sql.Scanner.
 func (c timeCol) Scan(v any) error {
 	switch v := v.(type) {
 	case nil:
@@ -43,6 +44,7 @@ func (c timeCol) Scan(v any) error {
 // jsonCol scans a JSON text column into a value (NULL leaves it zero).
 type jsonCol struct{ v any }
 
+// Scan implements sql.Scanner.
 func (c jsonCol) Scan(v any) error {
 	var b []byte
 	switch v := v.(type) {
@@ -61,6 +63,7 @@ func (c jsonCol) Scan(v any) error {
 // rawCol scans a nullable JSON text column into a json.RawMessage.
 type rawCol struct{ v *json.RawMessage }
 
+// Scan implements sql.Scanner.
 func (c rawCol) Scan(v any) error {
 	switch v := v.(type) {
 	case nil:
@@ -100,13 +103,16 @@ func strs(s []string) []string {
 	return s
 }
 
-// boolCol scans an INTEGER 0/1 column.
+// boolCol scans an INTEGER 0/1 column, or a boolean expression.
 type boolCol struct{ b *bool }
 
+// Scan implements sql.Scanner.
 func (c boolCol) Scan(v any) error {
 	switch v := v.(type) {
 	case int64:
 		*c.b = v != 0
+	case bool:
+		*c.b = v
 	case nil:
 		*c.b = false
 	default:

@@ -1,10 +1,11 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/haulhq/haul/store"
@@ -21,7 +22,7 @@ func scanEvent(s interface{ Scan(...any) error }) (*store.Event, error) {
 }
 
 // AppendEvent stores an event and queues its webhook deliveries.
-func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
+func (t *Tx) AppendEvent(ctx context.Context, e *store.Event) error {
 	if e.Type == "" || e.TenantID == "" {
 		return store.Errorf(store.EINVALID, "event type and tenant are required")
 	}
@@ -34,20 +35,26 @@ func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
 		e.CreatedAt = t.now()
 	}
 	e.CreatedAt = tm(e.CreatedAt)
-	// The write lock is held, so the newest ID is stable: make ours larger,
-	// so IDs follow commit order even across processes or clock steps.
-	// Within one transaction the newest ID is read once and then
+	// Dialect.LastEventID holds the newest ID stable until commit (the
+	// write lock, or a locked clock row): make ours larger, so IDs follow
+	// commit order even across processes, replicas or clock steps. In a
+	// sole-writer transaction the newest ID is read once and then
 	// followed in memory (batches of audit records append hundreds).
 	var last sql.NullString
 	if t.lastEventID != nil {
 		last = sql.NullString{String: *t.lastEventID, Valid: *t.lastEventID != ""}
-	} else if err := t.q.QueryRowContext(ctx, "SELECT max(id) FROM events").Scan(&last); err != nil {
-		return dbErr("append event", err)
+	} else if err := t.q.QueryRowContext(ctx, t.d.LastEventID).Scan(&last); err != nil {
+		return t.dbErr("append event", err)
 	}
-	e.ID = store.NewIDAt(store.PrefixEvent, t.db.Now())
-	if last.Valid && e.ID <= last.String {
+	e.ID = store.NewIDAt(store.PrefixEvent, t.clock())
+	if last.Valid && last.String != "" && e.ID <= last.String {
 		lt, _ := store.IDTime(last.String)
 		e.ID = store.NewIDAt(store.PrefixEvent, lt.Add(time.Millisecond))
+	}
+	if t.d.SetLastEventID != "" {
+		if _, err := t.q.ExecContext(ctx, t.d.SetLastEventID, e.ID); err != nil {
+			return t.dbErr("append event", err)
+		}
 	}
 	const insert = "INSERT INTO events (" + eventCols + ") VALUES (?, ?, ?, ?, ?)"
 	args := []any{e.ID, e.TenantID, e.Type, string(e.Data), ts(e.CreatedAt)}
@@ -58,9 +65,9 @@ func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
 		_, err = t.q.ExecContext(ctx, insert, args...)
 	}
 	if err != nil {
-		return dbErr("append event", err)
+		return t.dbErr("append event", err)
 	}
-	if _, ok := t.q.(*sql.Tx); ok {
+	if t.sole != nil {
 		id := e.ID
 		t.lastEventID = &id
 	}
@@ -82,22 +89,24 @@ func (t *tx) AppendEvent(ctx context.Context, e *store.Event) error {
 }
 
 // GetEvent returns one of the tenant's events.
-func (t *tx) GetEvent(ctx context.Context, tenantID, id string) (*store.Event, error) {
+func (t *Tx) GetEvent(ctx context.Context, tenantID, id string) (*store.Event, error) {
 	e, err := scanEvent(t.q.QueryRowContext(ctx, "SELECT "+eventCols+" FROM events WHERE tenant_id = ? AND id = ?", tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("event", id)
 	}
-	return e, dbErr("get event", err)
+	return e, t.dbErr("get event", err)
 }
 
 // ListEvents returns a page of the tenant's events.
-func (t *tx) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]*store.Event, string, error) {
+func (t *Tx) ListEvents(ctx context.Context, tenantID string, f store.EventFilter) ([]*store.Event, string, error) {
 	limit := f.PageLimit()
 	query := "SELECT " + eventCols + " FROM events WHERE tenant_id = ? AND id > ?"
 	args := []any{tenantID, f.After}
-	if f.Type != "" {
-		query += " AND type = ?"
-		args = append(args, f.Type)
+	if len(f.Types) > 0 {
+		query += " AND type IN (?" + strings.Repeat(", ?", len(f.Types)-1) + ")"
+		for _, typ := range f.Types {
+			args = append(args, typ)
+		}
 	}
 	if !f.Since.IsZero() {
 		query += " AND created_at >= ?"
@@ -105,19 +114,19 @@ func (t *tx) ListEvents(ctx context.Context, tenantID string, f store.EventFilte
 	}
 	rows, err := t.q.QueryContext(ctx, query+" ORDER BY id LIMIT ?", append(args, limit+1)...)
 	if err != nil {
-		return nil, "", dbErr("list events", err)
+		return nil, "", t.dbErr("list events", err)
 	}
 	defer rows.Close()
 	var out []*store.Event
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
-			return nil, "", dbErr("list events", err)
+			return nil, "", t.dbErr("list events", err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, "", dbErr("list events", err)
+		return nil, "", t.dbErr("list events", err)
 	}
 	out, next := page(out, limit, func(e *store.Event) string { return e.ID })
 	return out, next, nil

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -23,25 +23,25 @@ func scanGrant(s interface{ Scan(...any) error }) (*store.Grant, error) {
 	return &g, nil
 }
 
-func (t *tx) queryGrants(ctx context.Context, what, query string, args ...any) ([]*store.Grant, error) {
+func (t *Tx) queryGrants(ctx context.Context, what, query string, args ...any) ([]*store.Grant, error) {
 	rows, err := t.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, dbErr(what, err)
+		return nil, t.dbErr(what, err)
 	}
 	defer rows.Close()
 	var out []*store.Grant
 	for rows.Next() {
 		g, err := scanGrant(rows)
 		if err != nil {
-			return nil, dbErr(what, err)
+			return nil, t.dbErr(what, err)
 		}
 		out = append(out, g)
 	}
-	return out, dbErr(what, rows.Err())
+	return out, t.dbErr(what, rows.Err())
 }
 
 // CreateGrant stores a grant.
-func (t *tx) CreateGrant(ctx context.Context, g *store.Grant) error {
+func (t *Tx) CreateGrant(ctx context.Context, g *store.Grant) error {
 	switch g.Policy {
 	case store.GrantOneTime:
 		g.MaxDownloads = 1
@@ -79,32 +79,32 @@ func (t *tx) CreateGrant(ctx context.Context, g *store.Grant) error {
 	_, err := t.q.ExecContext(ctx, "INSERT INTO grants ("+grantCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		g.ID, g.TenantID, g.AssetID, string(g.Policy), g.MaxDownloads, g.DownloadsUsed, g.TokenHash, ts(g.AccessExpiresAt),
 		g.Format, g.Recipient, string(g.Status), ts(g.CreatedAt), ts(g.UpdatedAt), ts(g.LastAccessedAt), ts(g.RevokedAt))
-	if isUnique(err) {
+	if t.d.IsUnique(err) {
 		return store.Errorf(store.ECONFLICT, "grant exists")
 	}
-	return dbErr("create grant", err)
+	return t.dbErr("create grant", err)
 }
 
 // GetGrant returns one of the tenant's grants.
-func (t *tx) GetGrant(ctx context.Context, tenantID, id string) (*store.Grant, error) {
+func (t *Tx) GetGrant(ctx context.Context, tenantID, id string) (*store.Grant, error) {
 	g, err := scanGrant(t.q.QueryRowContext(ctx, "SELECT "+grantCols+" FROM grants WHERE tenant_id = ? AND id = ?", tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("grant", id)
 	}
-	return g, dbErr("get grant", err)
+	return g, t.dbErr("get grant", err)
 }
 
 // GetGrantByTokenHash finds a grant by its token's hash.
-func (t *tx) GetGrantByTokenHash(ctx context.Context, tokenHash string) (*store.Grant, error) {
+func (t *Tx) GetGrantByTokenHash(ctx context.Context, tokenHash string) (*store.Grant, error) {
 	g, err := scanGrant(t.q.QueryRowContext(ctx, "SELECT "+grantCols+" FROM grants WHERE token_hash = ?", tokenHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "grant not found")
 	}
-	return g, dbErr("get grant", err)
+	return g, t.dbErr("get grant", err)
 }
 
 // ListGrants returns a page of the tenant's grants.
-func (t *tx) ListGrants(ctx context.Context, tenantID string, f store.GrantFilter) ([]*store.Grant, string, error) {
+func (t *Tx) ListGrants(ctx context.Context, tenantID string, f store.GrantFilter) ([]*store.Grant, string, error) {
 	limit := f.PageLimit()
 	query := "SELECT " + grantCols + " FROM grants WHERE tenant_id = ? AND id > ?"
 	args := []any{tenantID, f.After}
@@ -121,7 +121,7 @@ func (t *tx) ListGrants(ctx context.Context, tenantID string, f store.GrantFilte
 }
 
 // RedeemGrant counts one download in one UPDATE.
-func (t *tx) RedeemGrant(ctx context.Context, tokenHash string, now time.Time) (*store.Grant, error) {
+func (t *Tx) RedeemGrant(ctx context.Context, tokenHash string, now time.Time) (*store.Grant, error) {
 	now = tm(now)
 	res, err := t.q.ExecContext(ctx, `UPDATE grants SET downloads_used = downloads_used + 1,
 		status = CASE WHEN max_downloads > 0 AND downloads_used + 1 >= max_downloads THEN 'consumed' ELSE status END,
@@ -129,11 +129,11 @@ func (t *tx) RedeemGrant(ctx context.Context, tokenHash string, now time.Time) (
 		WHERE token_hash = ? AND status = 'active' AND access_expires_at > ?
 		AND (max_downloads = 0 OR downloads_used < max_downloads)`, ts(now), ts(now), tokenHash, ts(now))
 	if err != nil {
-		return nil, dbErr("redeem grant", err)
+		return nil, t.dbErr("redeem grant", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return nil, dbErr("redeem grant", err)
+		return nil, t.dbErr("redeem grant", err)
 	}
 	g, err := t.GetGrantByTokenHash(ctx, tokenHash)
 	if err != nil {
@@ -161,14 +161,14 @@ func redeemError(g *store.Grant, now time.Time) error {
 // RevokeGrant marks a grant revoked: an active one becomes revoked; a
 // consumed or expired one (also one past its expiry that the worker has
 // not marked yet) keeps that status and only gets revoked_at.
-func (t *tx) RevokeGrant(ctx context.Context, tenantID, id string, now time.Time) (*store.Grant, bool, error) {
+func (t *Tx) RevokeGrant(ctx context.Context, tenantID, id string, now time.Time) (*store.Grant, bool, error) {
 	now = tm(now)
 	res, err := t.q.ExecContext(ctx, `UPDATE grants
 		SET status = CASE WHEN status = 'active' AND access_expires_at > ? THEN 'revoked' ELSE status END,
 		revoked_at = ?, updated_at = ?
 		WHERE tenant_id = ? AND id = ? AND status <> 'revoked' AND revoked_at IS NULL`, ts(now), ts(now), ts(now), tenantID, id)
 	if err != nil {
-		return nil, false, dbErr("revoke grant", err)
+		return nil, false, t.dbErr("revoke grant", err)
 	}
 	n, _ := res.RowsAffected()
 	g, err := t.GetGrant(ctx, tenantID, id)
@@ -176,7 +176,7 @@ func (t *tx) RevokeGrant(ctx context.Context, tenantID, id string, now time.Time
 }
 
 // RenewGrant extends a renewable grant.
-func (t *tx) RenewGrant(ctx context.Context, tenantID, id string, expiresAt, now time.Time) (*store.Grant, error) {
+func (t *Tx) RenewGrant(ctx context.Context, tenantID, id string, expiresAt, now time.Time) (*store.Grant, error) {
 	g, err := t.GetGrant(ctx, tenantID, id)
 	if err != nil {
 		return nil, err
@@ -194,13 +194,13 @@ func (t *tx) RenewGrant(ctx context.Context, tenantID, id string, expiresAt, now
 	now = tm(now)
 	if _, err := t.q.ExecContext(ctx, `UPDATE grants SET access_expires_at = ?, status = 'active', updated_at = ?
 		WHERE id = ?`, ts(tm(expiresAt)), ts(now), id); err != nil {
-		return nil, dbErr("renew grant", err)
+		return nil, t.dbErr("renew grant", err)
 	}
 	return t.GetGrant(ctx, tenantID, id)
 }
 
 // ExpireGrants marks due grants expired.
-func (t *tx) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]*store.Grant, error) {
+func (t *Tx) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]*store.Grant, error) {
 	now = tm(now)
 	due, err := t.queryGrants(ctx, "expire grants", "SELECT "+grantCols+` FROM grants
 		WHERE status = 'active' AND access_expires_at <= ? ORDER BY access_expires_at, id LIMIT ?`, ts(now), limitOr(limit))
@@ -209,7 +209,7 @@ func (t *tx) ExpireGrants(ctx context.Context, now time.Time, limit int) ([]*sto
 	}
 	for _, g := range due {
 		if _, err := t.q.ExecContext(ctx, "UPDATE grants SET status = 'expired', updated_at = ? WHERE id = ?", ts(now), g.ID); err != nil {
-			return nil, dbErr("expire grants", err)
+			return nil, t.dbErr("expire grants", err)
 		}
 		g.Status, g.UpdatedAt = store.GrantExpired, now
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -26,21 +26,21 @@ func scanAsset(s interface{ Scan(...any) error }) (*store.Asset, error) {
 	return &a, nil
 }
 
-func (t *tx) queryAssets(ctx context.Context, what, query string, args ...any) ([]*store.Asset, error) {
+func (t *Tx) queryAssets(ctx context.Context, what, query string, args ...any) ([]*store.Asset, error) {
 	rows, err := t.q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, dbErr(what, err)
+		return nil, t.dbErr(what, err)
 	}
 	defer rows.Close()
 	var out []*store.Asset
 	for rows.Next() {
 		a, err := scanAsset(rows)
 		if err != nil {
-			return nil, dbErr(what, err)
+			return nil, t.dbErr(what, err)
 		}
 		out = append(out, a)
 	}
-	return out, dbErr(what, rows.Err())
+	return out, t.dbErr(what, rows.Err())
 }
 
 // normalizeAsset fixes up the fields as they are stored.
@@ -79,20 +79,20 @@ func assetArgs(a *store.Asset) ([]any, error) {
 		ts(a.CreatedAt), ts(a.UpdatedAt)}, nil
 }
 
-func (t *tx) writeTags(ctx context.Context, a *store.Asset) error {
+func (t *Tx) writeTags(ctx context.Context, a *store.Asset) error {
 	if _, err := t.q.ExecContext(ctx, "DELETE FROM asset_tags WHERE asset_id = ?", a.ID); err != nil {
-		return dbErr("write tags", err)
+		return t.dbErr("write tags", err)
 	}
 	for _, tag := range a.Tags {
 		if _, err := t.q.ExecContext(ctx, "INSERT INTO asset_tags (tenant_id, tag, asset_id) VALUES (?, ?, ?)", a.TenantID, tag, a.ID); err != nil {
-			return dbErr("write tags", err)
+			return t.dbErr("write tags", err)
 		}
 	}
 	return nil
 }
 
 // CreateAsset stores an asset.
-func (t *tx) CreateAsset(ctx context.Context, a *store.Asset) error {
+func (t *Tx) CreateAsset(ctx context.Context, a *store.Asset) error {
 	if err := t.tenantExists(ctx, a.TenantID); err != nil {
 		return err
 	}
@@ -114,29 +114,29 @@ func (t *tx) CreateAsset(ctx context.Context, a *store.Asset) error {
 		return err
 	}
 	_, err = t.q.ExecContext(ctx, "INSERT INTO assets ("+assetCols+") VALUES ("+placeholders(len(args))+")", args...)
-	if isUnique(err) {
+	if t.d.IsUnique(err) {
 		return store.Errorf(store.ECONFLICT, "asset %s exists", a.ID)
 	}
 	if err != nil {
-		return dbErr("create asset", err)
+		return t.dbErr("create asset", err)
 	}
 	return t.writeTags(ctx, a)
 }
 
 // GetAsset returns one of the tenant's assets.
-func (t *tx) GetAsset(ctx context.Context, tenantID, id string) (*store.Asset, error) {
+func (t *Tx) GetAsset(ctx context.Context, tenantID, id string) (*store.Asset, error) {
 	a, err := scanAsset(t.q.QueryRowContext(ctx, "SELECT "+assetCols+" FROM assets WHERE tenant_id = ? AND id = ?", tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("asset", id)
 	}
 	if err != nil {
-		return nil, dbErr("get asset", err)
+		return nil, t.dbErr("get asset", err)
 	}
 	return a, nil
 }
 
 // GetAssets returns the tenant's assets among ids, in the order of ids.
-func (t *tx) GetAssets(ctx context.Context, tenantID string, ids []string) ([]*store.Asset, error) {
+func (t *Tx) GetAssets(ctx context.Context, tenantID string, ids []string) ([]*store.Asset, error) {
 	byID := make(map[string]*store.Asset, len(ids))
 	for chunk := range slices.Chunk(ids, 500) {
 		args := []any{tenantID}
@@ -163,7 +163,7 @@ func (t *tx) GetAssets(ctx context.Context, tenantID string, ids []string) ([]*s
 }
 
 // ListAssets returns a page of the tenant's assets.
-func (t *tx) ListAssets(ctx context.Context, tenantID string, f store.AssetFilter) ([]*store.Asset, string, error) {
+func (t *Tx) ListAssets(ctx context.Context, tenantID string, f store.AssetFilter) ([]*store.Asset, string, error) {
 	var where strings.Builder
 	args := []any{tenantID}
 	where.WriteString("a.tenant_id = ?")
@@ -204,7 +204,7 @@ func prefixCols(alias, cols string) string {
 }
 
 // UpdateAsset changes an asset through fn.
-func (t *tx) UpdateAsset(ctx context.Context, tenantID, id string, now time.Time, fn func(*store.Asset) error) (*store.Asset, error) {
+func (t *Tx) UpdateAsset(ctx context.Context, tenantID, id string, now time.Time, fn func(*store.Asset) error) (*store.Asset, error) {
 	a, err := t.GetAsset(ctx, tenantID, id)
 	if err != nil {
 		return nil, err
@@ -224,7 +224,7 @@ func (t *tx) UpdateAsset(ctx context.Context, tenantID, id string, now time.Time
 		retention_expires_at = ?, deleted_at = ?, purged_at = ?, updated_at = ?
 		WHERE tenant_id = ? AND id = ?`, slices.Concat(args[2:17], []any{args[18], tenantID, id})...)
 	if err != nil {
-		return nil, dbErr("update asset", err)
+		return nil, t.dbErr("update asset", err)
 	}
 	if !slices.Equal(oldTags, a.Tags) {
 		if err := t.writeTags(ctx, a); err != nil {
@@ -235,14 +235,14 @@ func (t *tx) UpdateAsset(ctx context.Context, tenantID, id string, now time.Time
 }
 
 // ListRetentionDue returns assets whose retention ended.
-func (t *tx) ListRetentionDue(ctx context.Context, now time.Time, limit int) ([]*store.Asset, error) {
+func (t *Tx) ListRetentionDue(ctx context.Context, now time.Time, limit int) ([]*store.Asset, error) {
 	return t.queryAssets(ctx, "list retention due", "SELECT "+assetCols+` FROM assets
 		WHERE retention_expires_at IS NOT NULL AND retention_expires_at <= ? AND state <> 'deleted' AND legal_hold = 0
 		ORDER BY retention_expires_at, id LIMIT ?`, ts(tm(now)), limitOr(limit))
 }
 
 // ListPurgeDue returns deleted assets whose grace period ended.
-func (t *tx) ListPurgeDue(ctx context.Context, deletedBefore time.Time, limit int) ([]*store.Asset, error) {
+func (t *Tx) ListPurgeDue(ctx context.Context, deletedBefore time.Time, limit int) ([]*store.Asset, error) {
 	return t.queryAssets(ctx, "list purge due", "SELECT "+assetCols+` FROM assets
 		WHERE deleted_at IS NOT NULL AND purged_at IS NULL AND deleted_at <= ? AND legal_hold = 0
 		ORDER BY deleted_at, id LIMIT ?`, ts(tm(deletedBefore)), limitOr(limit))
@@ -257,10 +257,10 @@ func limitOr(limit int) int {
 }
 
 // BlobReferenced reports whether a blob is in use.
-func (t *tx) BlobReferenced(ctx context.Context, key string) (bool, error) {
-	var n int
+func (t *Tx) BlobReferenced(ctx context.Context, key string) (bool, error) {
+	var used bool
 	err := t.q.QueryRowContext(ctx, `SELECT
-		EXISTS (SELECT 1 FROM assets WHERE blob_key = ? AND purged_at IS NULL) +
-		EXISTS (SELECT 1 FROM renditions WHERE blob_key = ?)`, key, key).Scan(&n)
-	return n > 0, dbErr("blob referenced", err)
+		EXISTS (SELECT 1 FROM assets WHERE blob_key = ? AND purged_at IS NULL) `+t.d.AnyOp+`
+		EXISTS (SELECT 1 FROM renditions WHERE blob_key = ?)`, key, key).Scan(boolCol{&used})
+	return used, t.dbErr("blob referenced", err)
 }

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 )
 
 // CreateTenant stores a tenant.
-func (t *tx) CreateTenant(ctx context.Context, tn *store.Tenant) error {
+func (t *Tx) CreateTenant(ctx context.Context, tn *store.Tenant) error {
 	if tn.Name == "" {
 		return store.Errorf(store.EINVALID, "tenant name is required")
 	}
@@ -22,13 +22,13 @@ func (t *tx) CreateTenant(ctx context.Context, tn *store.Tenant) error {
 	}
 	tn.CreatedAt = tm(tn.CreatedAt)
 	_, err := t.q.ExecContext(ctx, "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)", tn.ID, tn.Name, ts(tn.CreatedAt))
-	if isUnique(err) {
+	if t.d.IsUnique(err) {
 		return store.Errorf(store.ECONFLICT, "tenant %q exists", tn.Name)
 	}
-	return dbErr("create tenant", err)
+	return t.dbErr("create tenant", err)
 }
 
-func (t *tx) getTenant(ctx context.Context, where string, arg any) (*store.Tenant, error) {
+func (t *Tx) getTenant(ctx context.Context, where string, arg any) (*store.Tenant, error) {
 	var tn store.Tenant
 	err := t.q.QueryRowContext(ctx, "SELECT id, name, created_at FROM tenants WHERE "+where, arg).
 		Scan(&tn.ID, &tn.Name, timeCol{&tn.CreatedAt})
@@ -36,44 +36,44 @@ func (t *tx) getTenant(ctx context.Context, where string, arg any) (*store.Tenan
 		return nil, notFound("tenant", arg.(string))
 	}
 	if err != nil {
-		return nil, dbErr("get tenant", err)
+		return nil, t.dbErr("get tenant", err)
 	}
 	return &tn, nil
 }
 
 // GetTenant returns a tenant by ID.
-func (t *tx) GetTenant(ctx context.Context, id string) (*store.Tenant, error) {
+func (t *Tx) GetTenant(ctx context.Context, id string) (*store.Tenant, error) {
 	return t.getTenant(ctx, "id = ?", id)
 }
 
 // GetTenantByName returns a tenant by name.
-func (t *tx) GetTenantByName(ctx context.Context, name string) (*store.Tenant, error) {
+func (t *Tx) GetTenantByName(ctx context.Context, name string) (*store.Tenant, error) {
 	return t.getTenant(ctx, "name = ?", name)
 }
 
 // ListTenants returns all tenants, oldest first.
-func (t *tx) ListTenants(ctx context.Context) ([]*store.Tenant, error) {
+func (t *Tx) ListTenants(ctx context.Context) ([]*store.Tenant, error) {
 	rows, err := t.q.QueryContext(ctx, "SELECT id, name, created_at FROM tenants ORDER BY id")
 	if err != nil {
-		return nil, dbErr("list tenants", err)
+		return nil, t.dbErr("list tenants", err)
 	}
 	defer rows.Close()
 	var out []*store.Tenant
 	for rows.Next() {
 		var tn store.Tenant
 		if err := rows.Scan(&tn.ID, &tn.Name, timeCol{&tn.CreatedAt}); err != nil {
-			return nil, dbErr("list tenants", err)
+			return nil, t.dbErr("list tenants", err)
 		}
 		out = append(out, &tn)
 	}
-	return out, dbErr("list tenants", rows.Err())
+	return out, t.dbErr("list tenants", rows.Err())
 }
 
 // tenantExists returns ENOTFOUND unless the tenant exists.
-func (t *tx) tenantExists(ctx context.Context, id string) error {
+func (t *Tx) tenantExists(ctx context.Context, id string) error {
 	var n int
 	if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM tenants WHERE id = ?", id).Scan(&n); err != nil {
-		return dbErr("check tenant", err)
+		return t.dbErr("check tenant", err)
 	}
 	if n == 0 {
 		return notFound("tenant", id)
@@ -91,7 +91,7 @@ func scanKey(s interface{ Scan(...any) error }) (*store.APIKey, error) {
 }
 
 // CreateAPIKey stores a key.
-func (t *tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
+func (t *Tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	if k.Hash == "" {
 		return store.Errorf(store.EINVALID, "key hash is required")
 	}
@@ -117,54 +117,54 @@ func (t *tx) CreateAPIKey(ctx context.Context, k *store.APIKey) error {
 	}
 	_, err = t.q.ExecContext(ctx, "INSERT INTO api_keys ("+keyCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		k.ID, k.TenantID, k.Name, scopes, k.Hash, k.Prefix, ts(k.CreatedAt), ts(k.LastUsedAt), ts(k.RevokedAt))
-	if isUnique(err) {
+	if t.d.IsUnique(err) {
 		return store.Errorf(store.ECONFLICT, "key exists")
 	}
-	return dbErr("create key", err)
+	return t.dbErr("create key", err)
 }
 
 // GetAPIKeyByHash finds a key by its secret's hash.
-func (t *tx) GetAPIKeyByHash(ctx context.Context, hash string) (*store.APIKey, error) {
+func (t *Tx) GetAPIKeyByHash(ctx context.Context, hash string) (*store.APIKey, error) {
 	k, err := scanKey(t.q.QueryRowContext(ctx, "SELECT "+keyCols+" FROM api_keys WHERE hash = ?", hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.Errorf(store.ENOTFOUND, "key not found")
 	}
-	return k, dbErr("get key", err)
+	return k, t.dbErr("get key", err)
 }
 
 // ListAPIKeys returns a tenant's keys.
-func (t *tx) ListAPIKeys(ctx context.Context, tenantID string) ([]*store.APIKey, error) {
+func (t *Tx) ListAPIKeys(ctx context.Context, tenantID string) ([]*store.APIKey, error) {
 	rows, err := t.q.QueryContext(ctx, "SELECT "+keyCols+" FROM api_keys WHERE tenant_id = ? ORDER BY id", tenantID)
 	if err != nil {
-		return nil, dbErr("list keys", err)
+		return nil, t.dbErr("list keys", err)
 	}
 	defer rows.Close()
 	var out []*store.APIKey
 	for rows.Next() {
 		k, err := scanKey(rows)
 		if err != nil {
-			return nil, dbErr("list keys", err)
+			return nil, t.dbErr("list keys", err)
 		}
 		out = append(out, k)
 	}
-	return out, dbErr("list keys", rows.Err())
+	return out, t.dbErr("list keys", rows.Err())
 }
 
 // RevokeAPIKey marks a key revoked.
-func (t *tx) RevokeAPIKey(ctx context.Context, tenantID, id string, now time.Time) (*store.APIKey, error) {
+func (t *Tx) RevokeAPIKey(ctx context.Context, tenantID, id string, now time.Time) (*store.APIKey, error) {
 	if _, err := t.q.ExecContext(ctx, "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
 		ts(tm(now)), tenantID, id); err != nil {
-		return nil, dbErr("revoke key", err)
+		return nil, t.dbErr("revoke key", err)
 	}
 	k, err := scanKey(t.q.QueryRowContext(ctx, "SELECT "+keyCols+" FROM api_keys WHERE tenant_id = ? AND id = ?", tenantID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("key", id)
 	}
-	return k, dbErr("revoke key", err)
+	return k, t.dbErr("revoke key", err)
 }
 
 // TouchAPIKey records a use.
-func (t *tx) TouchAPIKey(ctx context.Context, id string, now time.Time) error {
+func (t *Tx) TouchAPIKey(ctx context.Context, id string, now time.Time) error {
 	_, err := t.q.ExecContext(ctx, "UPDATE api_keys SET last_used_at = ? WHERE id = ?", ts(tm(now)), id)
-	return dbErr("touch key", err)
+	return t.dbErr("touch key", err)
 }

@@ -203,7 +203,7 @@ func TestAuditWriterFlushesOnCloseInOrder(t *testing.T) {
 	var got []int64
 	after := ""
 	for range 20 {
-		evs, next, err := e.st.ListEvents(context.Background(), tenant, store.EventFilter{Type: EventDelivery, Page: store.Page{After: after, Limit: 1000}})
+		evs, next, err := e.st.ListEvents(context.Background(), tenant, store.EventFilter{Types: []string{EventDelivery}, Page: store.Page{After: after, Limit: 1000}})
 		if err != nil {
 			t.Fatal(err)
 		}

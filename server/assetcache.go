@@ -16,8 +16,12 @@ type assetCache struct {
 	max int
 
 	mu sync.Mutex
-	m  map[string]cachedAsset
+	m  map[assetKey]cachedAsset
 }
+
+// assetKey is a tenant's asset (a struct, not a joined string: no
+// allocation per lookup).
+type assetKey struct{ tenantID, id string }
 
 type cachedAsset struct {
 	a  *store.Asset
@@ -25,13 +29,13 @@ type cachedAsset struct {
 }
 
 func newAssetCache(ttl time.Duration, max int) *assetCache {
-	return &assetCache{ttl: ttl, max: max, m: map[string]cachedAsset{}}
+	return &assetCache{ttl: ttl, max: max, m: map[assetKey]cachedAsset{}}
 }
 
 func (c *assetCache) get(tenantID, id string, now time.Time) *store.Asset {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[tenantID+"/"+id]
+	e, ok := c.m[assetKey{tenantID, id}]
 	if !ok || now.Sub(e.at) >= c.ttl || now.Before(e.at) {
 		return nil
 	}
@@ -47,11 +51,11 @@ func (c *assetCache) put(a *store.Asset, now time.Time) {
 	if len(c.m) >= c.max {
 		clear(c.m)
 	}
-	c.m[a.TenantID+"/"+a.ID] = cachedAsset{a: a, at: now}
+	c.m[assetKey{a.TenantID, a.ID}] = cachedAsset{a: a, at: now}
 }
 
 func (c *assetCache) forget(tenantID, id string) {
 	c.mu.Lock()
-	delete(c.m, tenantID+"/"+id)
+	delete(c.m, assetKey{tenantID, id})
 	c.mu.Unlock()
 }

@@ -33,11 +33,21 @@ type content struct {
 
 // reprDigest formats a sha256 hex digest as an RFC 9530 Repr-Digest value.
 func reprDigest(sha256hex string) string {
-	raw, err := hex.DecodeString(sha256hex)
-	if err != nil {
+	var raw [32]byte
+	if len(sha256hex) != 2*len(raw) {
+		other, err := hex.DecodeString(sha256hex)
+		if err != nil {
+			return ""
+		}
+		return "sha-256=:" + base64.StdEncoding.EncodeToString(other) + ":"
+	}
+	if _, err := hex.Decode(raw[:], []byte(sha256hex)); err != nil {
 		return ""
 	}
-	return "sha-256=:" + base64.StdEncoding.EncodeToString(raw) + ":"
+	var b [64]byte
+	out := append(b[:0], "sha-256=:"...)
+	out = base64.StdEncoding.AppendEncode(out, raw[:])
+	return string(append(out, ':'))
 }
 
 // contentDisposition formats an RFC 6266 header: an ASCII fallback in
@@ -49,24 +59,28 @@ func contentDisposition(disp, name string) string {
 	if name == "" {
 		return disp
 	}
-	var fallback strings.Builder
+	var buf [256]byte
+	b := append(buf[:0], disp...)
+	b = append(b, `; filename="`...)
 	for _, r := range name {
 		switch {
 		case r == '"' || r == '\\' || r == '%' || r < 0x20 || r == 0x7f || r > 0x7e:
-			fallback.WriteByte('_')
+			b = append(b, '_')
 		default:
-			fallback.WriteRune(r)
+			b = append(b, byte(r))
 		}
 	}
-	var ext strings.Builder
-	for _, b := range []byte(name) {
-		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte("!#$&+-.^_`|~", b) >= 0 {
-			ext.WriteByte(b)
+	b = append(b, `"; filename*=UTF-8''`...)
+	const hexUpper = "0123456789ABCDEF"
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b = append(b, c)
 		} else {
-			fmt.Fprintf(&ext, "%%%02X", b)
+			b = append(b, '%', hexUpper[c>>4], hexUpper[c&0xf])
 		}
 	}
-	return fmt.Sprintf(`%s; filename="%s"; filename*=UTF-8''%s`, disp, fallback.String(), ext.String())
+	return string(b)
 }
 
 // serveBlob sends c with full HTTP range semantics. When the blob store can
@@ -93,20 +107,31 @@ func (s *Server) serveBlob(w http.ResponseWriter, r *http.Request, c content) er
 		return fmt.Errorf("open blob %s: %w", c.Key, err)
 	}
 	defer obj.Close()
-	h := w.Header()
-	h.Set("ETag", `"`+c.Key+`"`)
-	h.Set("Accept-Ranges", "bytes")
-	if d := reprDigest(c.Key); d != "" {
-		h.Set("Repr-Digest", d)
-	}
-	h.Set("Content-Disposition", disp)
 	ct := c.ContentType
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	h.Set("Content-Type", ct)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "private, max-age=0")
+	// The headers go straight into the map under their canonical names,
+	// their values sharing one backing array (h.Set allocates a slice per
+	// header and canonicalizes each name).
+	vals := make([]string, 7)
+	vals[0] = `"` + c.Key + `"`
+	vals[1] = "bytes"
+	vals[2] = disp
+	vals[3] = ct
+	vals[4] = "nosniff"
+	vals[5] = "private, max-age=0"
+	vals[6] = reprDigest(c.Key)
+	h := w.Header()
+	h["Etag"] = vals[0:1:1]
+	h["Accept-Ranges"] = vals[1:2:2]
+	h["Content-Disposition"] = vals[2:3:3]
+	h["Content-Type"] = vals[3:4:4]
+	h["X-Content-Type-Options"] = vals[4:5:5]
+	h["Cache-Control"] = vals[5:6:6]
+	if vals[6] != "" {
+		h["Repr-Digest"] = vals[6:7:7]
+	}
 	modTime := c.ModTime
 	if modTime.IsZero() {
 		modTime = obj.Info().ModTime

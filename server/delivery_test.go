@@ -9,6 +9,8 @@ func TestContentDisposition(t *testing.T) {
 		{"", `x"y\z%.txt`, `attachment; filename="x_y_z_.txt"; filename*=UTF-8''x%22y%5Cz%25.txt`},
 		{"attachment", "a b;c", `attachment; filename="a b;c"; filename*=UTF-8''a%20b%3Bc`},
 		{"attachment", "", `attachment`},
+		{"inline", "a\xffb\x01\x7f~", `inline; filename="a_b__~"; filename*=UTF-8''a%FFb%01%7F~`},
+		{"bogus", "日本.txt", `attachment; filename="__.txt"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt`},
 	}
 	for _, c := range cases {
 		if got := contentDisposition(c.disp, c.name); got != c.want {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -123,6 +125,68 @@ type deliveryRecord struct {
 	At        time.Time `json:"at"`
 }
 
+// marshal is json.Marshal(r), byte for byte, without reflection: one is
+// encoded per delivery.
+func (r *deliveryRecord) marshal() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, `{"asset_id":`...)
+	b = appendJSONString(b, r.AssetID)
+	b = append(b, `,"format":`...)
+	b = appendJSONString(b, r.Format)
+	if r.GrantID != "" {
+		b = append(b, `,"grant_id":`...)
+		b = appendJSONString(b, r.GrantID)
+	}
+	if r.Recipient != "" {
+		b = append(b, `,"recipient":`...)
+		b = appendJSONString(b, r.Recipient)
+	}
+	b = append(b, `,"client_ip":`...)
+	b = appendJSONString(b, r.ClientIP)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, r.Bytes, 10)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, r.Size, 10)
+	if r.Range != "" {
+		b = append(b, `,"range":`...)
+		b = appendJSONString(b, r.Range)
+	}
+	b = append(b, `,"complete":`...)
+	b = strconv.AppendBool(b, r.Complete)
+	b = append(b, `,"result":`...)
+	b = appendJSONString(b, r.Result)
+	b = append(b, `,"at":`...)
+	if y := r.At.Year(); r.At.Location() == time.UTC && y >= 0 && y <= 9999 {
+		b = append(b, '"')
+		b = r.At.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	} else {
+		at, err := r.At.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("encode delivery time: %w", err)
+		}
+		b = append(b, at...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as encoding/json writes it: plain printable
+// ASCII as is, anything else (quotes, backslashes, control characters,
+// <, >, &, non-ASCII) through encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // auditHook is the server's own DeliveryHook: it refuses URLs of revoked
 // grants and writes each delivery to the audit log. Records are written in
 // batches by a background writer (one transaction, one fsync, per batch) so
@@ -174,7 +238,7 @@ func (h *auditHook) Delivered(ctx context.Context, d Delivery) {
 			rec.Recipient = g.Recipient
 		}
 	}
-	raw, err := json.Marshal(rec)
+	raw, err := rec.marshal()
 	if err != nil {
 		h.s.log.WarnContext(ctx, "encode delivery record", "err", err)
 		return
@@ -226,13 +290,33 @@ func (h *auditHook) writer(ctx context.Context) {
 }
 
 func (h *auditHook) write(ctx context.Context, evs []store.Event) {
+	err := h.writeTx(ctx, evs)
+	if err == nil {
+		return
+	}
+	if len(evs) == 1 {
+		h.s.log.ErrorContext(ctx, "record delivery in the audit log", "tenant", evs[0].TenantID, "err", err)
+		return
+	}
+	// One bad record must not take the rest of its batch down: write them
+	// one by one, logging each that still fails.
+	h.s.log.WarnContext(ctx, "record deliveries in the audit log: batch failed, writing one by one", "records", len(evs), "err", err)
+	for i := range evs {
+		if err := h.writeTx(ctx, evs[i:i+1]); err != nil {
+			h.s.log.ErrorContext(ctx, "record delivery in the audit log", "tenant", evs[i].TenantID, "err", err)
+		}
+	}
+}
+
+// writeTx appends evs, in order, in one transaction.
+func (h *auditHook) writeTx(ctx context.Context, evs []store.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// The transaction keeps the timeout; its statements get a context
 	// without one, so the SQLite driver does not start a goroutine to
 	// watch for cancellation on each of the batch's inserts.
 	stmtCtx := context.WithoutCancel(ctx)
-	err := h.s.store.WithTx(ctx, func(tx store.Tx) error {
+	return h.s.store.WithTx(ctx, func(tx store.Tx) error {
 		for i := range evs {
 			e := evs[i] // AppendEvent fills ID; a retried fn starts afresh
 			e.ID = ""
@@ -242,7 +326,4 @@ func (h *auditHook) write(ctx context.Context, evs []store.Event) {
 		}
 		return nil
 	})
-	if err != nil {
-		h.s.log.ErrorContext(ctx, "record deliveries in the audit log", "records", len(evs), "err", err)
-	}
 }

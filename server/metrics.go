@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,22 @@ type metrics struct {
 	deliveredBytes prometheus.Counter
 	rateLimited    *prometheus.CounterVec
 	storeLatency   *prometheus.HistogramVec
+
+	// observers caches the request counter and latency histogram of
+	// each route, method and status seen (WithLabelValues hashes and
+	// looks up the labels, and formats the status, on every call).
+	observers sync.Map // requestLabels → *requestObservers
+	storeOps  sync.Map // op → prometheus.Observer
+}
+
+type requestLabels struct {
+	route, method string
+	status        int
+}
+
+type requestObservers struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 func newMetrics(queueDepth func() float64) *metrics {
@@ -53,14 +70,37 @@ func newMetrics(queueDepth func() float64) *metrics {
 }
 
 func (m *metrics) observeRequest(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+	if route == "unmatched" {
+		// Any method string may arrive here: not worth caching.
+		m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+		return
+	}
+	key := requestLabels{route, method, status}
+	o, ok := m.observers.Load(key)
+	if !ok {
+		o, _ = m.observers.LoadOrStore(key, &requestObservers{
+			count:   m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			latency: m.latency.WithLabelValues(route, method),
+		})
+	}
+	obs := o.(*requestObservers)
+	obs.count.Inc()
+	obs.latency.Observe(d.Seconds())
 }
 
 // storeOp times one store operation: defer s.metrics.storeOp("get_asset")().
 func (m *metrics) storeOp(op string) func() {
 	start := time.Now()
-	return func() { m.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds()) }
+	return func() { m.storeObserver(op).Observe(time.Since(start).Seconds()) }
+}
+
+func (m *metrics) storeObserver(op string) prometheus.Observer {
+	if o, ok := m.storeOps.Load(op); ok {
+		return o.(prometheus.Observer)
+	}
+	o, _ := m.storeOps.LoadOrStore(op, m.storeLatency.WithLabelValues(op))
+	return o.(prometheus.Observer)
 }
 
 func (m *metrics) handler() http.Handler {

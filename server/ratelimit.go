@@ -132,9 +132,13 @@ type rateLimiter struct {
 	now    func() time.Time
 
 	mu      sync.Mutex
-	windows map[string]*window
+	windows map[windowKey]*window
 	sweep   time.Time
 }
+
+// windowKey is one class and subject (a struct: no key string to build
+// per request).
+type windowKey struct{ class, subject string }
 
 type window struct {
 	start time.Time
@@ -142,7 +146,7 @@ type window struct {
 }
 
 func newRateLimiter(limits map[string]Limit, now func() time.Time) *rateLimiter {
-	return &rateLimiter{limits: limits, now: now, windows: map[string]*window{}}
+	return &rateLimiter{limits: limits, now: now, windows: map[windowKey]*window{}}
 }
 
 // decision is the outcome of one take.
@@ -161,12 +165,12 @@ func (l *rateLimiter) take(_ context.Context, class, subject string) (decision, 
 		return decision{}, false
 	}
 	now := l.now()
-	key := class + "\x00" + subject
+	key := windowKey{class, subject}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.sweep) > time.Minute {
 		for k, w := range l.windows {
-			if now.Sub(w.start) >= l.limits[strings.SplitN(k, "\x00", 2)[0]].Window {
+			if now.Sub(w.start) >= l.limits[k.class].Window {
 				delete(l.windows, k)
 			}
 		}
@@ -197,14 +201,14 @@ func (s *Server) rateLimit(class string, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.limiter == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
 		ri := info(r.Context())
 		subject := "ip:" + ri.clientIP
 		if ri.tenantID != "" {
 			subject = "tenant:" + ri.tenantID
-		}
-		if s.limiter == nil {
-			next.ServeHTTP(w, r)
-			return
 		}
 		d, limited := s.limiter.take(r.Context(), class, subject)
 		if !limited {
@@ -215,9 +219,24 @@ func (s *Server) rateLimit(class string, next http.Handler) http.Handler {
 		if secs < 1 {
 			secs = 1
 		}
+		// fmt.Sprintf("%q;q=%d;w=%d") and ("%q;r=%d;t=%d"), appended into
+		// one buffer: these go out with every limited request.
+		var buf [128]byte
+		b := strconv.AppendQuote(buf[:0], class)
+		b = append(b, ";q="...)
+		b = strconv.AppendInt(b, int64(d.limit.N), 10)
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, int64(d.limit.Window/time.Second), 10)
+		policy := len(b)
+		b = strconv.AppendQuote(b, class)
+		b = append(b, ";r="...)
+		b = strconv.AppendInt(b, int64(d.remaining), 10)
+		b = append(b, ";t="...)
+		b = strconv.AppendInt(b, secs, 10)
+		both := string(b)
 		h := w.Header()
-		h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", class, d.limit.N, int64(d.limit.Window/time.Second)))
-		h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", class, d.remaining, secs))
+		h["Ratelimit-Policy"] = []string{both[:policy]}
+		h["Ratelimit"] = []string{both[policy:]}
 		if !d.allowed {
 			s.metrics.rateLimited.WithLabelValues(class).Inc()
 			p := Errorf(CodeRateLimited, "rate limit %q of %d requests per %s exceeded; retry in %d s", class, d.limit.N, d.limit.Window, secs)

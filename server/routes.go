@@ -69,10 +69,12 @@ func (s *Server) Patterns() []string { return append([]string(nil), s.patterns..
 // handle registers h under pattern, naming the route for logs and metrics.
 func (s *Server) handle(pattern string, h http.Handler) {
 	s.patterns = append(s.patterns, pattern)
-	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	named := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info(r.Context()).route = pattern
 		h.ServeHTTP(w, r)
-	}))
+	})
+	s.mux.Handle(pattern, named)
+	s.probeMux.Handle(pattern, named)
 }
 
 // public registers a route without authentication, rate limited per client
@@ -94,15 +96,13 @@ func (s *Server) upload(pattern, scope string, h http.Handler) {
 }
 
 // unmatched answers requests no route matches with a problem (404, or 405
-// with Allow) instead of the mux's plain text.
-func (s *Server) unmatched(next http.Handler) http.Handler {
+// with Allow) instead of the mux's plain text. It is the mux's catch-all
+// "/" route, so matched requests are looked up once; it asks probeMux,
+// which has every route but no catch-all, what the mux would answer.
+func (s *Server) unmatched() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := s.mux.Handler(r); pattern != "" {
-			next.ServeHTTP(w, r)
-			return
-		}
 		probe := &headerProbe{header: http.Header{}}
-		next.ServeHTTP(probe, r)
+		s.probeMux.ServeHTTP(probe, r)
 		switch probe.status {
 		case http.StatusMethodNotAllowed:
 			w.Header().Set("Allow", probe.header.Get("Allow"))

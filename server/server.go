@@ -147,6 +147,7 @@ type Server struct {
 	limiter    limiter
 	metrics    *metrics
 	mux        *http.ServeMux
+	probeMux   *http.ServeMux // the routes without mux's catch-all (see unmatched)
 	handler    http.Handler
 	patterns   []string
 
@@ -225,9 +226,10 @@ func NewServer(ctx context.Context, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s.signer = signer
-	s.mux = http.NewServeMux()
+	s.mux, s.probeMux = http.NewServeMux(), http.NewServeMux()
 	s.routes()
-	s.handler = s.observe(s.unmatched(s.mux))
+	s.mux.Handle("/", s.unmatched())
+	s.handler = s.observe(s.mux)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.scanSlots = make(chan struct{}, max(2, runtime.NumCPU()))
 	s.signerLoaded = s.now()

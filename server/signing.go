@@ -1,11 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
+	"hash"
 	"net/url"
 	"path"
 	"strconv"
@@ -65,6 +66,19 @@ type Signer struct {
 	mu      sync.RWMutex
 	current []byte
 	retired []retiredSecret
+
+	// macs keeps keyed HMAC states for reuse (a keyed HMAC-SHA256 costs
+	// several allocations to set up); each remembers its secret.
+	macs sync.Pool
+}
+
+// keyedMAC is a reusable HMAC-SHA256 state for one secret, with room to
+// assemble the signed string without allocating.
+type keyedMAC struct {
+	secret []byte
+	h      hash.Hash
+	buf    []byte
+	sum    [sha256.Size]byte
 }
 
 type retiredSecret struct {
@@ -126,9 +140,11 @@ func (s *Signer) Sign(t DeliveryTarget) string {
 	}
 	p := DeliveryPath(t)
 	exp := strconv.FormatInt(t.Expires.Unix(), 10)
+	var raw [sha256.Size]byte
 	s.mu.RLock()
-	sig := mac(s.current, p, exp, disp, t.GrantID)
+	s.mac(s.current, p, exp, disp, t.GrantID, &raw)
 	s.mu.RUnlock()
+	sig := base64.RawURLEncoding.EncodeToString(raw[:])
 	q := "exp=" + exp + "&disp=" + disp
 	if t.GrantID != "" {
 		q += "&g=" + url.QueryEscape(t.GrantID)
@@ -136,10 +152,43 @@ func (s *Signer) Sign(t DeliveryTarget) string {
 	return p + "?" + q + "&sig=" + sig
 }
 
-func mac(secret []byte, escapedPath, exp, disp, grant string) string {
-	h := hmac.New(sha256.New, secret)
-	fmt.Fprintf(h, "GET\n%s\n%s\n%s\n%s", escapedPath, exp, disp, grant)
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+// mac computes HMAC-SHA256 with secret over
+// "GET\n{escapedPath}\n{exp}\n{disp}\n{grant}" into out. escapedPath may
+// be given as its decoded segments (segs), escaped here, instead.
+func (s *Signer) mac(secret []byte, escapedPath, exp, disp, grant string, out *[sha256.Size]byte) {
+	s.macSegs(secret, escapedPath, nil, exp, disp, grant, out)
+}
+
+func (s *Signer) macSegs(secret []byte, escapedPath string, segs []string, exp, disp, grant string, out *[sha256.Size]byte) {
+	m, _ := s.macs.Get().(*keyedMAC)
+	if m == nil || !bytes.Equal(m.secret, secret) {
+		m = &keyedMAC{secret: append([]byte(nil), secret...), h: hmac.New(sha256.New, secret), buf: make([]byte, 0, 256)}
+	} else {
+		m.h.Reset()
+	}
+	b := append(m.buf[:0], "GET\n"...)
+	if segs == nil {
+		b = append(b, escapedPath...)
+	} else {
+		b = append(b, "/dl"...)
+		for _, seg := range segs {
+			b = append(b, '/')
+			b = append(b, url.PathEscape(seg)...)
+		}
+	}
+	b = append(b, '\n')
+	b = append(b, exp...)
+	b = append(b, '\n')
+	b = append(b, disp...)
+	b = append(b, '\n')
+	b = append(b, grant...)
+	m.h.Write(b)
+	m.h.Sum(m.sum[:0])
+	*out = m.sum
+	if cap(b) <= 4096 {
+		m.buf = b[:0]
+	}
+	s.macs.Put(m)
 }
 
 // Verify checks a delivery request. escapedPath is the request's escaped
@@ -152,31 +201,41 @@ func (s *Signer) Verify(method, escapedPath, rawQuery string) (DeliveryTarget, e
 	if method != "GET" && method != "HEAD" {
 		return t, ErrBadSignature
 	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
+	q, ok := parseSignedQuery(rawQuery)
+	if !ok {
 		return t, ErrBadSignature
 	}
-	exp, disp, grant, sig := q.Get("exp"), q.Get("disp"), q.Get("g"), q.Get("sig")
-	if exp == "" || sig == "" || len(q["exp"]) != 1 || len(q["sig"]) != 1 || len(q["disp"]) > 1 || len(q["g"]) > 1 {
+	exp, disp, grant, sig := q.vals[qExp], q.vals[qDisp], q.vals[qGrant], q.vals[qSig]
+	if exp == "" || sig == "" || q.n[qExp] != 1 || q.n[qSig] != 1 || q.n[qDisp] > 1 || q.n[qGrant] > 1 {
 		return t, ErrBadSignature
 	}
 	if disp != DispositionAttachment && disp != DispositionInline {
 		return t, ErrBadSignature
 	}
-	given, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil || len(given) != sha256.Size {
+	given, ok := decodeSig(sig)
+	if !ok {
 		return t, ErrBadSignature
 	}
 	// The MAC covers the canonical path rebuilt from the decoded segments,
 	// so clients and proxies that re-encode the path differently (%7E vs ~,
 	// lower-case hex) still verify.
 	rest, found := strings.CutPrefix(escapedPath, "/dl/")
-	parts := strings.Split(rest, "/")
-	if !found || len(parts) != 4 {
+	if !found {
 		return t, ErrBadSignature
 	}
 	var dec [4]string
-	for i, p := range parts {
+	for i := range dec {
+		p := rest
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			if i == len(dec)-1 {
+				return t, ErrBadSignature // more than four segments
+			}
+			p, rest = rest[:j], rest[j+1:]
+		} else if i < len(dec)-1 {
+			return t, ErrBadSignature // fewer than four segments
+		} else {
+			rest = ""
+		}
 		v, err := url.PathUnescape(p)
 		if err != nil || v == "" {
 			return t, ErrBadSignature
@@ -187,16 +246,23 @@ func (s *Signer) Verify(method, escapedPath, rawQuery string) (DeliveryTarget, e
 		return t, ErrBadSignature
 	}
 	t = DeliveryTarget{TenantID: dec[0], AssetID: dec[1], Format: dec[2], Filename: dec[3], Disposition: disp, GrantID: grant}
-	canonical := DeliveryPath(t)
+	// dec[3] has no separator and is not "." or "..", so DeliveryPath(t)
+	// is "/dl/" and the four escaped segments.
+	var want [sha256.Size]byte
 	s.mu.RLock()
-	ok := checkMAC(s.current, given, canonical, exp, disp, grant)
-	now := s.now()
+	s.macSegs(s.current, "", dec[:], exp, disp, grant, &want)
+	ok = hmac.Equal(want[:], given[:])
+	var now time.Time
 	for _, r := range s.retired {
 		if ok {
 			break
 		}
+		if now.IsZero() {
+			now = s.now()
+		}
 		if now.Before(r.until) {
-			ok = checkMAC(r.secret, given, canonical, exp, disp, grant)
+			s.macSegs(r.secret, "", dec[:], exp, disp, grant, &want)
+			ok = hmac.Equal(want[:], given[:])
 		}
 	}
 	s.mu.RUnlock()
@@ -214,7 +280,97 @@ func (s *Signer) Verify(method, escapedPath, rawQuery string) (DeliveryTarget, e
 	return t, nil
 }
 
-func checkMAC(secret, given []byte, escapedPath, exp, disp, grant string) bool {
-	want, _ := base64.RawURLEncoding.DecodeString(mac(secret, escapedPath, exp, disp, grant))
-	return hmac.Equal(want, given)
+// decodeSig decodes a base64url signature of exactly sha256.Size bytes
+// (as base64.RawURLEncoding.DecodeString would, which also skips line
+// breaks) without allocating in the usual case.
+func decodeSig(sig string) ([sha256.Size]byte, bool) {
+	var out [sha256.Size]byte
+	var src [96]byte
+	var dst [72]byte
+	if len(sig) > len(src) {
+		raw, err := base64.RawURLEncoding.DecodeString(sig)
+		if err != nil || len(raw) != sha256.Size {
+			return out, false
+		}
+		copy(out[:], raw)
+		return out, true
+	}
+	n := copy(src[:], sig)
+	m, err := base64.RawURLEncoding.Decode(dst[:], src[:n])
+	if err != nil || m != sha256.Size {
+		return out, false
+	}
+	copy(out[:], dst[:m])
+	return out, true
+}
+
+// The query parameters of a signed URL.
+const (
+	qExp = iota
+	qDisp
+	qGrant
+	qSig
+	qCount
+)
+
+// signedQuery holds the values of exp, disp, g and sig and how often
+// each occurred.
+type signedQuery struct {
+	vals [qCount]string
+	n    [qCount]int
+}
+
+// parseSignedQuery reads the four parameters of a signed URL from a raw
+// query the way url.ParseQuery would (the first value of each, "+" and
+// %-escapes decoded, a semicolon or bad escape anywhere is an error,
+// other parameters ignored) without building a url.Values map.
+func parseSignedQuery(raw string) (signedQuery, bool) {
+	var q signedQuery
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if strings.IndexByte(part, ';') >= 0 {
+			return q, false
+		}
+		if part == "" {
+			continue
+		}
+		key, value, _ := strings.Cut(part, "=")
+		key, ok := queryUnescape(key)
+		if !ok {
+			return q, false
+		}
+		value, ok = queryUnescape(value)
+		if !ok {
+			return q, false
+		}
+		var i int
+		switch key {
+		case "exp":
+			i = qExp
+		case "disp":
+			i = qDisp
+		case "g":
+			i = qGrant
+		case "sig":
+			i = qSig
+		default:
+			continue
+		}
+		if q.n[i] == 0 {
+			q.vals[i] = value
+		}
+		q.n[i]++
+	}
+	return q, true
+}
+
+// queryUnescape is url.QueryUnescape without an allocation when there is
+// nothing to decode.
+func queryUnescape(s string) (string, bool) {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, true
+	}
+	v, err := url.QueryUnescape(s)
+	return v, err == nil
 }

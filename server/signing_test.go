@@ -1,8 +1,13 @@
 package server
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -152,4 +157,190 @@ func FuzzVerifySignedURL(f *testing.F) {
 			t.Fatalf("accepted %q ? %q as %+v, but its re-signed form %q gives %+v, %v", path, query, target, again, back, err)
 		}
 	})
+}
+
+// verifyReference is Verify as first written, on url.ParseQuery and
+// DeliveryPath: the optimized Verify must decide exactly like it.
+func verifyReference(s *Signer, method, escapedPath, rawQuery string) (DeliveryTarget, error) {
+	var t DeliveryTarget
+	if method != "GET" && method != "HEAD" {
+		return t, ErrBadSignature
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return t, ErrBadSignature
+	}
+	exp, disp, grant, sig := q.Get("exp"), q.Get("disp"), q.Get("g"), q.Get("sig")
+	if exp == "" || sig == "" || len(q["exp"]) != 1 || len(q["sig"]) != 1 || len(q["disp"]) > 1 || len(q["g"]) > 1 {
+		return t, ErrBadSignature
+	}
+	if disp != DispositionAttachment && disp != DispositionInline {
+		return t, ErrBadSignature
+	}
+	given, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || len(given) != sha256.Size {
+		return t, ErrBadSignature
+	}
+	rest, found := strings.CutPrefix(escapedPath, "/dl/")
+	parts := strings.Split(rest, "/")
+	if !found || len(parts) != 4 {
+		return t, ErrBadSignature
+	}
+	var dec [4]string
+	for i, p := range parts {
+		v, err := url.PathUnescape(p)
+		if err != nil || v == "" {
+			return t, ErrBadSignature
+		}
+		dec[i] = v
+	}
+	if strings.ContainsAny(dec[3], "/\\") || dec[3] == "." || dec[3] == ".." {
+		return t, ErrBadSignature
+	}
+	t = DeliveryTarget{TenantID: dec[0], AssetID: dec[1], Format: dec[2], Filename: dec[3], Disposition: disp, GrantID: grant}
+	canonical := DeliveryPath(t)
+	mac := func(secret []byte) bool {
+		h := hmac.New(sha256.New, secret)
+		fmt.Fprintf(h, "GET\n%s\n%s\n%s\n%s", canonical, exp, disp, grant)
+		return hmac.Equal(h.Sum(nil), given)
+	}
+	s.mu.RLock()
+	ok := mac(s.current)
+	now := s.now()
+	for _, r := range s.retired {
+		if ok {
+			break
+		}
+		if now.Before(r.until) {
+			ok = mac(r.secret)
+		}
+	}
+	s.mu.RUnlock()
+	if !ok {
+		return DeliveryTarget{}, ErrBadSignature
+	}
+	secs, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return DeliveryTarget{}, ErrBadSignature
+	}
+	t.Expires = time.Unix(secs, 0).UTC()
+	if !s.now().Before(t.Expires) {
+		return t, ErrURLExpired
+	}
+	return t, nil
+}
+
+// referenceSigner has a current and a retired secret, and signed URLs of
+// both, with and without grant, to mutate.
+func referenceSigner() (*Signer, []string) {
+	now := time.Unix(1_800_000_000, 0)
+	s := NewSigner([]byte("old-secret"), func() time.Time { return now })
+	var urls []string
+	sign := func(name, grant, disp string, exp time.Duration) {
+		urls = append(urls, s.Sign(DeliveryTarget{TenantID: "ten_1", AssetID: "ast_01", Format: "original", Filename: name, GrantID: grant, Disposition: disp, Expires: now.Add(exp)}))
+	}
+	sign("a b.mp4", "", "", time.Minute)
+	s.Rotate([]byte("new-secret"), time.Hour)
+	sign("a b.mp4", "grt_1", "inline", time.Minute)
+	sign("ünï;cödé%.txt", "grt 2&x", "attachment", -time.Minute)
+	sign("plain.bin", "", "attachment", time.Hour)
+	return s, urls
+}
+
+// TestVerifyMatchesReference checks the optimized Verify against the
+// reference on signed URLs and many systematic mutations of them.
+func TestVerifyMatchesReference(t *testing.T) {
+	s, urls := referenceSigner()
+	check := func(method, p, q string) {
+		t.Helper()
+		got, gerr := s.Verify(method, p, q)
+		want, werr := verifyReference(s, method, p, q)
+		if got != want || !errors.Is(gerr, werr) || (gerr == nil) != (werr == nil) {
+			t.Fatalf("Verify(%q, %q, %q) = %+v, %v; reference %+v, %v", method, p, q, got, gerr, want, werr)
+		}
+	}
+	edits := []func(string) string{
+		func(s string) string { return s },
+		func(s string) string { return s + "&x=1" },
+		func(s string) string { return s + "&sig=AAAA" },
+		func(s string) string { return s + "&g=" },
+		func(s string) string { return s + "&disp=inline" },
+		func(s string) string { return s + ";" },
+		func(s string) string { return s + "&%zz" },
+		func(s string) string { return "&&" + s + "&" },
+		func(s string) string { return strings.Replace(s, "exp=", "e%78p=", 1) },
+		func(s string) string { return strings.Replace(s, "sig=", "sig=%0A", 1) },
+		func(s string) string { return strings.Replace(s, "disp=attachment", "disp=", 1) },
+		func(s string) string { return strings.Replace(s, "disp=", "disp=+", 1) },
+		func(s string) string { return strings.Replace(s, "exp=", "exp=0", 1) },
+		func(s string) string { return strings.Replace(s, "&", "&&", -1) },
+		func(s string) string { return s[:len(s)-1] },
+		func(s string) string { return s[:len(s)/2] },
+	}
+	pathEdits := []func(string) string{
+		func(s string) string { return s },
+		func(s string) string { return s + "/" },
+		func(s string) string { return s + "/x" },
+		func(s string) string { return strings.Replace(s, "/dl/", "/dl//", 1) },
+		func(s string) string { return strings.Replace(s, "ast_01", "ast_%30%31", 1) },
+		func(s string) string { return strings.Replace(s, "ast_01", "ast_%zz", 1) },
+		func(s string) string { return strings.Replace(s, "original", "%6Friginal", 1) },
+		func(s string) string { return strings.Replace(s, "/dl/", "/dx/", 1) },
+		func(s string) string { return s[:strings.LastIndexByte(s, '/')] + "/.." },
+		func(s string) string { return s[:strings.LastIndexByte(s, '/')] + "/a%2Fb" },
+		func(s string) string { return s[:strings.LastIndexByte(s, '/')] + "/a%5Cb" },
+		func(s string) string { return strings.ToLower(s) },
+	}
+	for _, u := range urls {
+		p, q, _ := strings.Cut(u, "?")
+		for _, method := range []string{"GET", "HEAD", "POST"} {
+			for _, pe := range pathEdits {
+				for _, qe := range edits {
+					check(method, pe(p), qe(q))
+				}
+			}
+		}
+	}
+}
+
+// FuzzVerifyMatchesReference: on any input the optimized Verify decides
+// like the reference.
+func FuzzVerifyMatchesReference(f *testing.F) {
+	s, urls := referenceSigner()
+	for _, u := range urls {
+		p, q, _ := strings.Cut(u, "?")
+		f.Add("GET", p, q)
+	}
+	f.Add("GET", "/dl/a/b/c/d", "exp=1&disp=inline&sig=%0A")
+	f.Fuzz(func(t *testing.T, method, p, q string) {
+		got, gerr := s.Verify(method, p, q)
+		want, werr := verifyReference(s, method, p, q)
+		if got != want || !errors.Is(gerr, werr) || (gerr == nil) != (werr == nil) {
+			t.Fatalf("Verify(%q, %q, %q) = %+v, %v; reference %+v, %v", method, p, q, got, gerr, want, werr)
+		}
+	})
+}
+
+// BenchmarkVerify measures checking one signed URL.
+func BenchmarkVerify(b *testing.B) {
+	s, urls := referenceSigner()
+	p, q, _ := strings.Cut(urls[3], "?")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Verify("GET", p, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyReference measures the reference, for comparison.
+func BenchmarkVerifyReference(b *testing.B) {
+	s, urls := referenceSigner()
+	p, q, _ := strings.Cut(urls[3], "?")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := verifyReference(s, "GET", p, q); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

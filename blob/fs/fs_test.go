@@ -432,3 +432,84 @@ func TestCrashMidPutLeavesNoBlob(t *testing.T) {
 		t.Fatalf("List after crash: %d blobs, %v", n, err)
 	}
 }
+
+// TestObjectFileMethods covers what callers use beyond blob.Object: Name
+// (ffmpeg reads the path), ReadAt, Seek from the end, Close twice, and the
+// descriptor handed to sendfile when the object is served over TCP.
+func TestObjectFileMethods(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	data := bytes.Repeat([]byte("0123456789"), 20000)
+	info, err := s.Put(ctx, bytes.NewReader(data), blob.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := s.Open(ctx, info.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := obj.(*Object)
+	if want := filepath.Join(s.Root(), info.Key[0:2], info.Key[2:4], info.Key); o.Name() != want {
+		t.Fatalf("Name = %s, want %s", o.Name(), want)
+	}
+	if fi, err := os.Stat(o.Name()); err != nil || fi.Size() != int64(len(data)) {
+		t.Fatalf("stat of Name: %v, %v", fi, err)
+	}
+	buf := make([]byte, 10)
+	if n, err := o.ReadAt(buf, 15); n != 10 || err != nil || string(buf) != "5678901234" {
+		t.Fatalf("ReadAt = %d, %v, %q", n, err, buf)
+	}
+	if n, err := o.ReadAt(buf, int64(len(data))-4); n != 4 || err != io.EOF {
+		t.Fatalf("ReadAt at the end = %d, %v", n, err)
+	}
+	if pos, err := o.Seek(-3, io.SeekEnd); err != nil || pos != int64(len(data))-3 {
+		t.Fatalf("Seek from end = %d, %v", pos, err)
+	}
+	rest, err := io.ReadAll(o)
+	if err != nil || string(rest) != "789" {
+		t.Fatalf("read after seek = %q, %v", rest, err)
+	}
+	if n, err := o.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read at EOF = %d, %v", n, err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("second Close = %v, want os.ErrClosed", err)
+	}
+	if _, err := o.Read(buf); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Read after Close = %v, want os.ErrClosed", err)
+	}
+
+	// Served over a real TCP connection (sendfile on Linux), whole and
+	// as a range.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		obj, err := s.Open(r.Context(), info.Key)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer obj.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, "", time.Time{}, obj)
+	}))
+	defer srv.Close()
+	for _, rng := range []string{"", "bytes=100-150099"} {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		want := data
+		if rng != "" {
+			req.Header.Set("Range", rng)
+			want = data[100:150100]
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("served %q: %d bytes, %v; want %d bytes", rng, len(got), err, len(want))
+		}
+	}
+}

@@ -22,8 +22,12 @@ func (s *Server) wrap(fn apiFunc) http.Handler {
 			p := asProblem(err)
 			switch {
 			case p.Status >= 500 && r.Context().Err() != nil:
-				// The client went away mid-request: nothing failed on our side.
+				// The client went away mid-request: nothing failed on our
+				// side. Nobody reads the answer; the access log and the
+				// metrics record nginx's 499 (client closed request), not
+				// a server error.
 				s.log.InfoContext(r.Context(), "client went away", "err", err, "request_id", RequestID(r.Context()))
+				p = &Problem{Code: CodeClientClosed, Status: StatusClientClosed, Detail: "the client closed the request"}
 			case p.Status >= 500:
 				s.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", RequestID(r.Context()))
 			}

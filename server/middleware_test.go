@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -314,5 +315,26 @@ func TestStorageFullIs507(t *testing.T) {
 	}
 	if p := asProblem(errors.New("boom")); p.Status != http.StatusInternalServerError {
 		t.Errorf("asProblem(boom) = %d, want 500", p.Status)
+	}
+}
+
+// TestClientGoneIs499: a request whose client went away while it failed
+// is recorded as 499 (client closed request), not as a server error.
+func TestClientGoneIs499(t *testing.T) {
+	e := newEnv(t)
+	h := e.srv.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return fmt.Errorf("read body: %w", r.Context().Err())
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil).WithContext(ctx))
+	if rec.Code != StatusClientClosed {
+		t.Errorf("status %d, want %d", rec.Code, StatusClientClosed)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/x", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("live client: status %d, want 500", rec.Code)
 	}
 }

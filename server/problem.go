@@ -113,10 +113,15 @@ const (
 	CodeUnavailable         = "unavailable"
 	CodeInternal            = "internal"
 	CodeStorageFull         = "insufficient_storage"
+	CodeClientClosed        = "client_closed_request"
 	CodeGrantConsumed       = "grant_consumed"
 	CodeGrantRevoked        = "grant_revoked"
 	CodeGrantExpired        = "grant_expired"
 )
+
+// StatusClientClosed is nginx's 499: the client closed the connection
+// before the answer was ready. Only logs and metrics ever see it.
+const StatusClientClosed = 499
 
 // codeStatus is the one table from problem codes to HTTP status.
 var codeStatus = map[string]int{
@@ -145,6 +150,7 @@ var codeStatus = map[string]int{
 	CodeUnavailable:         http.StatusServiceUnavailable,
 	CodeInternal:            http.StatusInternalServerError,
 	CodeStorageFull:         http.StatusInsufficientStorage,
+	CodeClientClosed:        StatusClientClosed,
 	CodeGrantConsumed:       http.StatusGone,
 	CodeGrantRevoked:        http.StatusGone,
 	CodeGrantExpired:        http.StatusGone,
@@ -176,6 +182,7 @@ var problemTitles = map[string]string{
 	CodeUnavailable:         "Service unavailable",
 	CodeInternal:            "Internal server error",
 	CodeStorageFull:         "The server's storage is full",
+	CodeClientClosed:        "Client closed the request",
 	CodeGrantConsumed:       "Grant already used up",
 	CodeGrantRevoked:        "Grant revoked",
 	CodeGrantExpired:        "Grant expired",

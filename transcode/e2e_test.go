@@ -302,14 +302,16 @@ func TestE2EKilledServerResumesJob(t *testing.T) {
 	}
 	srv := e2e.StartServer(t, "--workers", "1")
 	c := api{t, srv}
-	id := c.upload(genMedia(t, t.TempDir(), "long", mediaSpec{size: "640x360", seconds: 20, audio: true, ext: "mp4"}))["id"].(string)
+	// Long enough that an idle machine is still encoding when the kill
+	// comes (20 s of video took 1.7 s to encode on an idle 2-core VM).
+	id := c.upload(genMedia(t, t.TempDir(), "long", mediaSpec{size: "640x360", seconds: 90, audio: true, ext: "mp4"}))["id"].(string)
 	jobID := c.expect(c.do("POST", "/v1/assets/"+id+"/downloads", map[string]any{"format": "mp4_1080p"}), 202)["job_id"].(string)
 
 	// Wait until ffmpeg is encoding, then SIGKILL the server.
 	deadline := time.Now().Add(time.Minute)
 	for {
 		j := c.expect(c.do("GET", "/v1/jobs/"+jobID, nil), 200)
-		if p, _ := j["progress"].(float64); j["status"] == "processing" && p > 0 {
+		if p, _ := j["progress"].(float64); j["status"] == "processing" && (p > 0 || ffmpegsUsing(t, srv.DataDir) > 0) {
 			break
 		}
 		if j["status"] == "succeeded" || time.Now().After(deadline) {

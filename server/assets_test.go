@@ -1,13 +1,20 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/haulhq/haul/blob"
+	"github.com/haulhq/haul/store"
 )
 
 func TestAssetLifecycle(t *testing.T) {
@@ -272,5 +279,54 @@ func TestAssetPatchRightsMerge(t *testing.T) {
 	got = rights(e.do("PATCH", path, e.admin, map[string]any{"rights": nil}))
 	if got["downloadable"] != true || got["redistribution"] != "internal" || got["allowed_formats"] != nil || got["available_until"] != nil {
 		t.Fatalf("rights: null: %v", got)
+	}
+}
+
+// recordingProber stands in for the ffprobe seam and records which assets
+// it was asked to probe.
+type recordingProber struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (p *recordingProber) Probe(_ context.Context, a *store.Asset, _ blob.Object) (json.RawMessage, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ids = append(p.ids, a.ID)
+	return nil, errors.New("not media")
+}
+
+// TestScanProbesOnlyWhatMayBeMedia: documents, text and archives are not
+// handed to the media prober (an ffprobe process each); media and unknown
+// binary content are.
+func TestScanProbesOnlyWhatMayBeMedia(t *testing.T) {
+	prober := &recordingProber{}
+	e := newEnv(t, func(d *Deps) { d.Prober = prober })
+	probed := map[string]bool{}
+	for _, tc := range []struct {
+		name    string
+		content []byte
+		probe   bool
+	}{
+		{"report.pdf", []byte("%PDF-1.7\n%âãÏÓ\n1 0 obj\n"), false},
+		{"notes.txt", []byte("plain words, nothing else\n"), false},
+		{"bundle.zip", []byte("PK\x03\x04\x14\x00\x00\x00\x08\x00rest of a zip"), false},
+		{"clip.mp4", append([]byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), make([]byte, 64)...), true},
+		{"stream.ts", append([]byte{0x47, 0x40, 0x00, 0x10}, make([]byte, 184)...), true},
+	} {
+		a := e.upload(e.admin, map[string]any{"filename": tc.name}, tc.content)
+		e.waitState(e.admin, a["id"].(string))
+		probed[a["id"].(string)] = tc.probe
+	}
+	prober.mu.Lock()
+	defer prober.mu.Unlock()
+	got := map[string]bool{}
+	for _, id := range prober.ids {
+		got[id] = true
+	}
+	for id, want := range probed {
+		if got[id] != want {
+			t.Errorf("asset %s probed = %v, want %v", id, got[id], want)
+		}
 	}
 }

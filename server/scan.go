@@ -168,7 +168,9 @@ func (s *Server) inspect(ctx context.Context, a *store.Asset) (scanVerdict, erro
 			return scanVerdict{reason: reason, contentType: detected}, nil
 		}
 	}
-	if s.prober != nil {
+	// Judged from the bytes alone: an extension can say text where the
+	// content is a media stream (.ts is also a Qt translation file).
+	if s.prober != nil && mayBeMedia(http.DetectContentType(head[:n])) {
 		if _, err := obj.Seek(0, io.SeekStart); err == nil {
 			media, err := s.prober.Probe(ctx, a, obj)
 			if err != nil {
@@ -221,6 +223,28 @@ func sniff(head []byte, filename string) string {
 		}
 	}
 	return detected
+}
+
+// mayBeMedia reports whether content of the detected type could hold audio,
+// video or images for the prober: anything but what is certainly not media
+// (text, PDF, PostScript, fonts, archives, WebAssembly). Unknown binary
+// content (application/octet-stream) is probed: raw streams such as MPEG-TS
+// carry no signature the sniffer knows.
+func mayBeMedia(detected string) bool {
+	mt, _, err := mime.ParseMediaType(detected)
+	if err != nil {
+		return true
+	}
+	switch {
+	case strings.HasPrefix(mt, "text/"), strings.HasPrefix(mt, "font/"):
+		return false
+	}
+	switch mt {
+	case "application/pdf", "application/postscript", "application/vnd.ms-fontobject", "application/x-gzip",
+		"application/zip", "application/x-rar-compressed", "application/wasm", "application/json", "application/xml":
+		return false
+	}
+	return true
 }
 
 // typeMismatch returns why declared and detected types conflict, or "".

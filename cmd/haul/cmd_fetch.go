@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -66,10 +67,11 @@ error for the later one; names are compared case-insensitively on every OS
 macOS or Windows.
 
 A URL that answers with a file rather than a manifest (an attachment that
-is not JSON, or a type that is neither text nor JSON), such as a grant link
-(/g/TOKEN) or a signed download URL, is downloaded as that one file, under
-the name its Content-Disposition offers, from where the link led (a
-one-time link is redeemed once).
+is not JSON, or a type that is neither text nor JSON, whose first bytes are
+neither a JSON object nor a URL), such as a grant link (/g/TOKEN) or a
+signed download URL, is downloaded as that one file, under the name its
+Content-Disposition offers, from where the link led (a one-time link is
+redeemed once).
 
 Partial data and the resume journal live in DIR/.haul/. A file appears under
 its final name only once it is complete and its checksum (when known)
@@ -350,13 +352,21 @@ func (s *manifestSource) open(ctx context.Context, ref string, stdin io.Reader) 
 		if err != nil {
 			return nil, "", err
 		}
-		if isFileResponse(resp) {
-			// A link to one file, not a manifest: download that file
-			// from where the link led.
-			resp.Body.Close()
-			return io.NopCloser(bytes.NewReader(fileManifest(resp))), redactURL(ref) + " (one file)", nil
+		if !isFileResponse(resp) {
+			return resp.Body, redactURL(ref), nil
 		}
-		return resp.Body, redactURL(ref), nil
+		body := bufio.NewReaderSize(resp.Body, 4096)
+		if head, _ := body.Peek(1024); looksLikeManifest(head) {
+			// Typed as a file, reads as a manifest: a manifest.
+			return struct {
+				io.Reader
+				io.Closer
+			}{body, resp.Body}, redactURL(ref), nil
+		}
+		// A link to one file, not a manifest: download that file from
+		// where the link led.
+		resp.Body.Close()
+		return io.NopCloser(bytes.NewReader(fileManifest(resp))), redactURL(ref) + " (one file)", nil
 	default:
 		f, err := os.Open(ref)
 		if err != nil {

@@ -27,6 +27,26 @@ func isFileResponse(resp *http.Response) bool {
 	return known && !strings.HasPrefix(mt, "text/")
 }
 
+// looksLikeManifest reports whether the first bytes of a body could be a
+// manifest after all, whatever its headers say (a static server without a
+// type for the file's extension answers application/octet-stream): a JSON
+// object, or a first line (past blank and # lines) that is an http(s) URL.
+func looksLikeManifest(head []byte) bool {
+	text := strings.TrimPrefix(string(head), "\ufeff")
+	text = strings.TrimLeft(text, " \t\r\n")
+	if text == "" || text[0] == '{' {
+		return true
+	}
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		return strings.HasPrefix(line, "http://") || strings.HasPrefix(line, "https://")
+	}
+	return true // only comments and blank lines so far: let the parser judge
+}
+
 // fileManifest is a one-item manifest for a file URL: the URL the request
 // ended at (after redirects, so a one-time grant link is not redeemed
 // again), the name the server offers in Content-Disposition (its last path

@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -67,5 +71,62 @@ func TestFileManifest(t *testing.T) {
 		if it.Filename != tc.want || it.URL != tc.url || it.Size != 42 {
 			t.Errorf("%s (%s): item %+v, want filename %q", tc.url, tc.disp, it, tc.want)
 		}
+	}
+}
+
+func TestLooksLikeManifest(t *testing.T) {
+	for _, tc := range []struct {
+		head string
+		want bool
+	}{
+		{`{"version": 1, "items": []}`, true},
+		{"\ufeff  \n{\"version\":1}", true},
+		{"# my list\n\nhttps://example.com/a.mp4 sha256:00\n", true},
+		{"http://127.0.0.1:8080/x\n", true},
+		{"", true},
+		{"# only a comment\n", true},
+		{"\x00\x00\x00\x18ftypmp42", false},
+		{"%PDF-1.7\n", false},
+		{"ID3\x04\x00", false},
+		{"hello world\nhttps://x\n", false},
+	} {
+		if got := looksLikeManifest([]byte(tc.head)); got != tc.want {
+			t.Errorf("looksLikeManifest(%q) = %v, want %v", tc.head, got, tc.want)
+		}
+	}
+}
+
+// TestFetchURLFileOrList: a URL list served as application/octet-stream
+// (a static server with no type for the name) is still read as a list; a
+// binary file at a URL is downloaded as that one file.
+func TestFetchURLFileOrList(t *testing.T) {
+	files := newFileServer(t)
+	a := files.add("a.bin", []byte("first file"))
+	clip := []byte("\x00\x00\x00\x18ftypmp42 not really a movie")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		switch r.URL.Path {
+		case "/list":
+			io.WriteString(w, "# served without a type\n"+a.URL+" "+a.Checksum+"\n")
+		case "/clip":
+			w.Write(clip)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+
+	out := t.TempDir()
+	if code, _, stderr := runHaulIn(t, nil, "", "fetch", srv.URL+"/list", "-o", out, "--no-progress"); code != 0 {
+		t.Fatalf("list: exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "a.bin")); string(got) != "first file" {
+		t.Errorf("a.bin = %q", got)
+	}
+	if code, _, stderr := runHaulIn(t, nil, "", "fetch", srv.URL+"/clip", "-o", out, "--no-progress"); code != 0 {
+		t.Fatalf("file: exit %d: %s", code, stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, "clip")); string(got) != string(clip) {
+		t.Errorf("clip = %q", got)
 	}
 }

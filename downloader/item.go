@@ -211,15 +211,13 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		e.journal.forget(t.name)
 		return false, nil
 	}
-	if ok {
-		// A file this directory's downloads wrote, now outdated or
-		// changed: the new download replaces it.
-		return false, nil
-	}
-	// A file haul did not put there: unless it is already what the
-	// manifest asks for, it is kept aside when the download lands.
+	// Not known complete as it stands: skipped if it already is what the
+	// manifest asks for; otherwise replaced. A file the journal knows
+	// (this directory's own download, now outdated or changed) is simply
+	// replaced; one haul did not put there is kept aside when the download
+	// lands.
 	if want == "" || (t.item.Size != 0 && fi.Size() != t.item.Size) {
-		t.keepExisting = true
+		t.keepExisting = !ok
 		return false, nil
 	}
 	sum, err := HashFile(ctx, t.path)
@@ -227,7 +225,7 @@ func (e *Engine) checkExisting(ctx context.Context, t *task) (bool, error) {
 		return false, ctx.Err()
 	}
 	if sum != want {
-		t.keepExisting = true
+		t.keepExisting = !ok
 		return false, nil
 	}
 	if err := e.journal.markDone(doneRecord{Name: t.name, Size: fi.Size(), SHA256: sum, Time: e.opts.Now()}); err != nil {

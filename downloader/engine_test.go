@@ -529,35 +529,9 @@ func TestCancelSavesJournalAndResumes(t *testing.T) {
 	s := newFaultServer(t)
 	d := randomData(8<<20, 16)
 	it := s.add("slow.bin", d)
-	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
-		if n == 1 {
-			w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
-			w.Header().Set("ETag", f.etag)
-			for off := 0; off < len(f.data); off += 256 << 10 {
-				if _, err := w.Write(f.data[off : off+256<<10]); err != nil {
-					return true
-				}
-				w.(http.Flusher).Flush()
-				time.Sleep(20 * time.Millisecond)
-			}
-			return true
-		}
-		return false
-	}
+	slowFirst(s)
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	e, err := New(ctx, Options{Dir: dir, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Add(it)
-	e.Close()
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	sum, err := e.Wait()
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait err = %v", err)
-	}
+	sum := runCancelled(t, dir, it)
 	if !errors.Is(sum.Results[0].Err, context.Canceled) {
 		t.Fatalf("result err = %v", sum.Results[0].Err)
 	}

@@ -1,8 +1,6 @@
 package downloader
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +8,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/haulhq/haul/manifest"
 )
@@ -107,18 +104,7 @@ func TestGrantLinkResumesAcrossRuns(t *testing.T) {
 	link := newLinkServer(t, it.URL, 1)
 	item := linkItem(link, it, true)
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	e, err := New(ctx, Options{Dir: dir, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Add(item)
-	e.Close()
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	if _, err := e.Wait(); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait err = %v", err)
-	}
+	runCancelled(t, dir, item)
 	st := (&journal{dir: filepath.Join(dir, StateDir)}).loadState("y.bin")
 	if st == nil || st.bytesOnDisk() == 0 || st.ResolvedURL != it.URL {
 		t.Fatalf("journal after cancel: %+v, want bytes and resolved_url %s", st, it.URL)
@@ -162,25 +148,5 @@ func TestGrantLinkFollowedAgainWhenSignedURLRefused(t *testing.T) {
 	reqs := s.requests()
 	if last := reqs[len(reqs)-1]; !strings.HasPrefix(last.rng, fmt.Sprintf("bytes=%d-", 1<<20)) {
 		t.Errorf("last request Range = %q, want a resume from %d", last.rng, 1<<20)
-	}
-}
-
-// slowFirst makes the first request of every file trickle 256 KiB every
-// 20 ms, so a test can cancel a run half way.
-func slowFirst(s *faultServer) {
-	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
-		if n != 1 {
-			return false
-		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
-		w.Header().Set("ETag", f.etag)
-		for off := 0; off < len(f.data); off += 256 << 10 {
-			if _, err := w.Write(f.data[off:min(off+256<<10, len(f.data))]); err != nil {
-				return true
-			}
-			w.(http.Flusher).Flush()
-			time.Sleep(20 * time.Millisecond)
-		}
-		return true
 	}
 }

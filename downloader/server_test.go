@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -250,3 +251,44 @@ func countEvents(evs []Event, typ EventType) int {
 }
 
 func (c countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// slowFirst makes the first request of every file trickle 256 KiB every
+// 20 ms, so a test can cancel a run half way.
+func slowFirst(s *faultServer) {
+	s.fault = func(w http.ResponseWriter, r *http.Request, n int, f *testFile) bool {
+		if n != 1 {
+			return false
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
+		w.Header().Set("ETag", f.etag)
+		for off := 0; off < len(f.data); off += 256 << 10 {
+			if _, err := w.Write(f.data[off:min(off+256<<10, len(f.data))]); err != nil {
+				return true
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(20 * time.Millisecond)
+		}
+		return true
+	}
+}
+
+// runCancelled runs item against dir and cancels the run after 300 ms
+// (with checkpoints only at the end), as Ctrl-C would; Wait must report
+// the cancellation.
+func runCancelled(t *testing.T, dir string, item manifest.Item) *Summary {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e, err := New(ctx, Options{Dir: dir, CheckpointBytes: 1 << 40, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Add(item)
+	e.Close()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	sum, err := e.Wait()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait err = %v", err)
+	}
+	return sum
+}

@@ -119,47 +119,20 @@ func TestTwoReplicas(t *testing.T) {
 		t.Errorf("replica B bootstrapped again (wrote its own admin.key)")
 	}
 
-	// Upload on A.
+	// Upload on A; B sees it become available.
 	data := make([]byte, 300<<10)
 	rand.Read(data)
-	var asset struct {
-		ID        string `json:"id"`
-		UploadURL string `json:"upload_url"`
-		State     string `json:"state"`
-	}
-	if resp := api(t, "POST", a.URL+"/v1/assets", key, map[string]any{"title": "Two Replicas", "filename": "clip.bin"}, &asset); resp.StatusCode != 201 {
-		t.Fatalf("create asset: %d", resp.StatusCode)
-	}
-	req, _ := http.NewRequest("PUT", asset.UploadURL, bytes.NewReader(data))
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("upload: %d", resp.StatusCode)
-	}
-
-	// B sees it become available.
-	deadline := time.Now().Add(30 * time.Second)
-	for asset.State != "available" {
-		if time.Now().After(deadline) {
-			t.Fatalf("asset state on B = %q after 30s", asset.State)
-		}
-		time.Sleep(100 * time.Millisecond)
-		api(t, "GET", b.URL+"/v1/assets/"+asset.ID, key, nil, &asset)
-	}
+	assetID := uploadAvailable(t, a, b, key, "clip.bin", data)
 
 	// A download through B redirects to the bucket.
 	var dl struct {
 		DownloadURL string `json:"download_url"`
 	}
-	if resp := api(t, "POST", b.URL+"/v1/assets/"+asset.ID+"/downloads", key, map[string]any{"format": "original"}, &dl); resp.StatusCode != 200 {
+	if resp := api(t, "POST", b.URL+"/v1/assets/"+assetID+"/downloads", key, map[string]any{"format": "original"}, &dl); resp.StatusCode != 200 {
 		t.Fatalf("download on B: %d", resp.StatusCode)
 	}
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noFollow.Get(dl.DownloadURL)
+	resp, err := noFollow.Get(dl.DownloadURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +165,7 @@ func TestTwoReplicas(t *testing.T) {
 	var exp struct {
 		ID string `json:"id"`
 	}
-	if resp := api(t, "POST", a.URL+"/v1/exports", key, map[string]any{"format": "original", "items": []any{map[string]string{"asset_id": asset.ID}}}, &exp); resp.StatusCode != 202 {
+	if resp := api(t, "POST", a.URL+"/v1/exports", key, map[string]any{"format": "original", "items": []any{map[string]string{"asset_id": assetID}}}, &exp); resp.StatusCode != 202 {
 		t.Fatalf("export on A: %d", resp.StatusCode)
 	}
 	var manifest struct {
@@ -201,7 +174,7 @@ func TestTwoReplicas(t *testing.T) {
 			Checksum string `json:"checksum"`
 		} `json:"items"`
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(manifest.Items) == 0 || manifest.Items[0].URL == "" {
 		if time.Now().After(deadline) {
 			t.Fatalf("manifest on B has no URL after 30s: %+v", manifest)
@@ -228,7 +201,7 @@ func TestTwoReplicas(t *testing.T) {
 	var again struct {
 		State string `json:"state"`
 	}
-	if api(t, "GET", b.URL+"/v1/assets/"+asset.ID, key, nil, &again); again.State != "available" {
+	if api(t, "GET", b.URL+"/v1/assets/"+assetID, key, nil, &again); again.State != "available" {
 		t.Errorf("asset on B after A died: state %q", again.State)
 	}
 }
@@ -251,24 +224,7 @@ func TestMigrateStoreCommand(t *testing.T) {
 	embedded := e2e.StartServer(t, "--data", data, "--rate-limit=off")
 	key := embedded.AdminKey
 	payload := bytes.Repeat([]byte("migrate me "), 40000)
-	var asset struct {
-		ID        string `json:"id"`
-		UploadURL string `json:"upload_url"`
-		State     string `json:"state"`
-	}
-	api(t, "POST", embedded.URL+"/v1/assets", key, map[string]any{"title": "Moved", "filename": "moved.txt"}, &asset)
-	req, _ := http.NewRequest("PUT", asset.UploadURL, bytes.NewReader(payload))
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for asset.State != "available" && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-		api(t, "GET", embedded.URL+"/v1/assets/"+asset.ID, key, nil, &asset)
-	}
+	assetID := uploadAvailable(t, embedded, embedded, key, "moved.txt", payload)
 	embedded.Stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -293,14 +249,14 @@ func TestMigrateStoreCommand(t *testing.T) {
 		State string `json:"state"`
 		Size  int64  `json:"size"`
 	}
-	if resp := api(t, "GET", scaled.URL+"/v1/assets/"+asset.ID, key, nil, &moved); resp.StatusCode != 200 || moved.State != "available" || moved.Size != int64(len(payload)) {
+	if resp := api(t, "GET", scaled.URL+"/v1/assets/"+assetID, key, nil, &moved); resp.StatusCode != 200 || moved.State != "available" || moved.Size != int64(len(payload)) {
 		t.Fatalf("asset on the scale-out server: %d %+v", resp.StatusCode, moved)
 	}
 	var dl struct {
 		DownloadURL string `json:"download_url"`
 	}
-	api(t, "POST", scaled.URL+"/v1/assets/"+asset.ID+"/downloads", key, map[string]any{"format": "original"}, &dl)
-	resp, err = http.Get(dl.DownloadURL)
+	api(t, "POST", scaled.URL+"/v1/assets/"+assetID+"/downloads", key, map[string]any{"format": "original"}, &dl)
+	resp, err := http.Get(dl.DownloadURL)
 	if err != nil {
 		t.Fatal(err)
 	}

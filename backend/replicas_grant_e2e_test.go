@@ -15,16 +15,16 @@ import (
 	"github.com/haulhq/haul/internal/testsvc"
 )
 
-// uploadAvailable creates an asset on srv, uploads data and waits until it
-// is available.
-func uploadAvailable(t *testing.T, srv *e2e.Server, key string, data []byte) string {
+// uploadAvailable creates an asset named filename on up, uploads data
+// and waits until watch (up itself, or another replica) sees it available.
+func uploadAvailable(t *testing.T, up, watch *e2e.Server, key, filename string, data []byte) string {
 	t.Helper()
 	var asset struct {
 		ID        string `json:"id"`
 		UploadURL string `json:"upload_url"`
 		State     string `json:"state"`
 	}
-	if resp := api(t, "POST", srv.URL+"/v1/assets", key, map[string]any{"title": "Shared", "filename": "shared.bin"}, &asset); resp.StatusCode != 201 {
+	if resp := api(t, "POST", up.URL+"/v1/assets", key, map[string]any{"title": filename, "filename": filename}, &asset); resp.StatusCode != 201 {
 		t.Fatalf("create asset: %d", resp.StatusCode)
 	}
 	req, _ := http.NewRequest("PUT", asset.UploadURL, bytes.NewReader(data))
@@ -40,10 +40,10 @@ func uploadAvailable(t *testing.T, srv *e2e.Server, key string, data []byte) str
 	deadline := time.Now().Add(30 * time.Second)
 	for asset.State != "available" {
 		if time.Now().After(deadline) {
-			t.Fatalf("asset state %q after 30s", asset.State)
+			t.Fatalf("asset state on %s = %q after 30s", watch.URL, asset.State)
 		}
 		time.Sleep(100 * time.Millisecond)
-		api(t, "GET", srv.URL+"/v1/assets/"+asset.ID, key, nil, &asset)
+		api(t, "GET", watch.URL+"/v1/assets/"+asset.ID, key, nil, &asset)
 	}
 	return asset.ID
 }
@@ -68,7 +68,7 @@ func TestTwoReplicasOneTimeGrant(t *testing.T) {
 	key := a.AdminKey
 	data := make([]byte, 64<<10)
 	rand.Read(data)
-	assetID := uploadAvailable(t, a, key, data)
+	assetID := uploadAvailable(t, a, a, key, "shared.bin", data)
 
 	var grant struct {
 		Token string `json:"token"`

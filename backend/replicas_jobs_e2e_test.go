@@ -79,7 +79,7 @@ func TestTwoReplicasRenditionJobs(t *testing.T) {
 	formats := []string{"mp4_1080p", "mp4_720p", "mp4_480p", "audio_m4a", "thumbnail_jpg"}
 	// Probe the build: without the rendition workers, video formats are
 	// not offered.
-	first := uploadAvailable(t, a, key, clip)
+	first := uploadAvailable(t, a, a, key, "shared.bin", clip)
 	var probe struct {
 		JobID string `json:"job_id"`
 	}
@@ -93,7 +93,7 @@ func TestTwoReplicasRenditionJobs(t *testing.T) {
 	assets := []string{first}
 	for i := 1; i < 8; i++ {
 		// Distinct bytes per asset: a trailing byte ffmpeg ignores.
-		assets = append(assets, uploadAvailable(t, b, key, append(bytes.Clone(clip), byte(i))))
+		assets = append(assets, uploadAvailable(t, b, b, key, "shared.bin", append(bytes.Clone(clip), byte(i))))
 	}
 	requested := 1
 	for i, id := range assets {

@@ -151,7 +151,8 @@ func (s *Server) inspect(ctx context.Context, a *store.Asset) (scanVerdict, erro
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return scanVerdict{}, fmt.Errorf("read content of %s: %w", a.ID, err)
 	}
-	detected := sniff(head[:n], a.Filename)
+	byContent := http.DetectContentType(head[:n])
+	detected := sniff(byContent, a.Filename)
 	v := scanVerdict{clean: true, contentType: detected}
 	if reason := typeMismatch(a.ContentType, detected); reason != "" {
 		return scanVerdict{reason: reason, contentType: detected}, nil
@@ -170,7 +171,7 @@ func (s *Server) inspect(ctx context.Context, a *store.Asset) (scanVerdict, erro
 	}
 	// Judged from the bytes alone: an extension can say text where the
 	// content is a media stream (.ts is also a Qt translation file).
-	if s.prober != nil && mayBeMedia(http.DetectContentType(head[:n])) {
+	if s.prober != nil && mayBeMedia(byContent) {
 		if _, err := obj.Seek(0, io.SeekStart); err == nil {
 			media, err := s.prober.Probe(ctx, a, obj)
 			if err != nil {
@@ -213,10 +214,10 @@ func (s *Server) runScanner(ctx context.Context, content io.Reader) (string, err
 	}
 }
 
-// sniff detects the content type from the first bytes, falling back to the
-// file extension when the bytes say nothing specific.
-func sniff(head []byte, filename string) string {
-	detected := http.DetectContentType(head)
+// sniff is the content type of a file whose first bytes were detected as
+// detected (http.DetectContentType), falling back to the file extension
+// when the bytes say nothing specific.
+func sniff(detected, filename string) string {
 	if detected == "application/octet-stream" || strings.HasPrefix(detected, "text/plain") {
 		if byExt := mime.TypeByExtension(path.Ext(filename)); byExt != "" && !strings.HasPrefix(detected, "text/plain") {
 			return byExt
